@@ -1,0 +1,48 @@
+"""Attention blocks that drop into any CNN, one family per file.
+
+``create_attention(name, channels, **options)`` builds any of them by name;
+``list_attention()`` lists the names. Blocks keep timm's constructor arguments and
+compute their maps in a submodule named ``gate`` so :func:`attnvision.explain.capture`
+can record them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._utils import make_divisible
+from .registry import create_attention, get_attention_class, list_attention, register_attention
+
+# public class name -> family module (imported lazily)
+_CLASSES = {
+    "SqueezeExcite": "se",
+    "EfficientChannelAttn": "eca",
+    "SelectiveKernel": "sk",
+    "CBAM": "cbam",
+    "ChannelGate": "cbam",
+    "SpatialGate": "cbam",
+    "BAM": "bam",
+    "CoordAttention": "coordatt",
+    "GlobalContext": "gc",
+    "ResidualAttentionUnit": "residual_attention",
+    "SpatialTransformer": "stn",
+}
+
+__all__ = [
+    "create_attention",
+    "get_attention_class",
+    "list_attention",
+    "make_divisible",
+    "register_attention",
+    *_CLASSES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        module = importlib.import_module(f".{_CLASSES[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'attnvision.layers' has no attribute {name!r}")

@@ -1,0 +1,86 @@
+"""Helpers shared by the attention blocks: reduced widths and input checks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def make_divisible(
+    value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9
+) -> int:
+    """Round ``value`` to a multiple of ``divisor`` (timm's / MobileNet's rule).
+
+    The result is at least ``min_value`` (default ``divisor``) and never below
+    ``round_limit * value``.
+
+    Example:
+        >>> make_divisible(64 / 16, 8)
+        8
+        >>> make_divisible(256 / 16, 8)
+        16
+    """
+    min_value = min_value or divisor
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < round_limit * value:
+        new_value += divisor
+    return int(new_value)
+
+
+def reduced_channels(
+    channels: int,
+    rd_ratio: float = 1.0 / 16,
+    rd_channels: int | None = None,
+    rd_divisor: int = 8,
+) -> int:
+    """Width of a bottleneck: ``rd_channels`` if given, else ``make_divisible(C * rd_ratio)``."""
+    if rd_channels is not None:
+        if rd_channels < 1:
+            raise ValueError(f"expected rd_channels >= 1, got {rd_channels}")
+        return int(rd_channels)
+    return make_divisible(channels * rd_ratio, rd_divisor, round_limit=0.0)
+
+
+def check_feature_map(x: torch.Tensor, channels: int | None, owner: str) -> None:
+    """Raise a clear error unless ``x`` is a floating ``(N, channels, H, W)`` tensor.
+
+    Args:
+        x: the input tensor.
+        channels: the expected ``C`` (``None`` accepts any).
+        owner: how the block names itself in messages, e.g. ``"CBAM(channels=64)"``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{owner} expected a torch.Tensor, got {type(x).__name__}")
+    if torch.jit.is_scripting() or torch.compiler.is_compiling():
+        return
+    if x.dim() != 4:
+        raise ValueError(
+            f"{owner} expected input of shape (N, C, H, W), got {x.dim()}-D shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{owner} expected a floating-point input, got dtype {x.dtype}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{owner} got input with {x.shape[1]} channels, expected {channels}")
+
+
+def create_act(layer: type[nn.Module] | nn.Module | None, default: type[nn.Module]) -> nn.Module:
+    """Instantiate an activation given as a class, an instance or ``None`` (default)."""
+    if layer is None:
+        return default()
+    if isinstance(layer, nn.Module):
+        return layer
+    if isinstance(layer, str):
+        table = {
+            "relu": nn.ReLU,
+            "sigmoid": nn.Sigmoid,
+            "hard_sigmoid": nn.Hardsigmoid,
+            "silu": nn.SiLU,
+            "swish": nn.SiLU,
+            "gelu": nn.GELU,
+            "tanh": nn.Tanh,
+            "identity": nn.Identity,
+        }
+        if layer.lower() not in table:
+            raise ValueError(f"unknown activation {layer!r}; expected one of {sorted(table)}")
+        return table[layer.lower()]()
+    return layer()

@@ -1,0 +1,23 @@
+"""Shared fixtures. Real-data access lives in ``_data.py`` (``from _data import require_data``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _data import require_data
+
+
+@pytest.fixture
+def data_root() -> Path:
+    """The ATTNVISION_DATA folder (skips, or fails under CI=true, when missing)."""
+    return require_data()
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same torch seed."""
+    import torch
+
+    torch.manual_seed(0)
+    yield
