@@ -1,0 +1,83 @@
+"""Cost of a model or block: parameters, FLOPs and CPU latency.
+
+FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` (one multiply-add
+counts as 2 FLOPs; convolutions, matrix products and attention kernels are counted, cheap
+element-wise operations are not). Latency is the median wall time of ``repeats`` forward
+passes after ``warmup`` passes, under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+def count_params(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (all, or only those with ``requires_grad``)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_flops(module: nn.Module, example: torch.Tensor) -> int:
+    """FLOPs of one forward pass of ``module`` on ``example`` (e.g. ``(1, C, H, W)``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = module.training
+    module.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        module(example)
+    module.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def measure_latency(
+    module: nn.Module,
+    example: torch.Tensor,
+    *,
+    warmup: int = 3,
+    repeats: int = 20,
+    threads: int | None = None,
+) -> float:
+    """Median forward time of ``module(example)`` in milliseconds.
+
+    Args:
+        threads: ``torch.set_num_threads`` during the measurement (restored after).
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats expected >= 1, got {repeats}")
+    was_training = module.training
+    module.eval()
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    times = []
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                module(example)
+            for _ in range(repeats):
+                if example.is_cuda:
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                module(example)
+                if example.is_cuda:
+                    torch.cuda.synchronize()
+                times.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        torch.set_num_threads(old_threads)
+        module.train(was_training)
+    return float(statistics.median(times))
+
+
+def profile(
+    module: nn.Module, example: torch.Tensor, *, repeats: int = 20, threads: int | None = None
+) -> dict[str, float]:
+    """``{"params", "flops", "latency_ms"}`` for ``module`` on ``example``."""
+    return {
+        "params": count_params(module),
+        "flops": count_flops(module, example),
+        "latency_ms": measure_latency(module, example, repeats=repeats, threads=threads),
+    }

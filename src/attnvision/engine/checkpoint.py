@@ -1,0 +1,154 @@
+"""Checkpoints: written atomically, loaded with ``torch.load(..., weights_only=True)``.
+
+A checkpoint is a dict with ``format`` (``"attnvision-checkpoint"``), ``version``
+(:data:`FORMAT_VERSION`), ``model`` (state dict), ``optimizer``, ``scheduler``,
+``rng`` (torch, numpy, python, and CUDA states), ``epoch`` and ``step`` (position of the
+data order: epoch index and batches already taken in it), ``global_step``, ``config``
+(plain dict) and ``meta`` (model name, attention, class count).
+
+Loading never unpickles arbitrary objects: ``weights_only=True`` refuses anything but
+tensors and plain containers, so a crafted file cannot run code; a truncated or foreign
+file raises ``ValueError`` with a message naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._utils import atomic_save
+
+FORMAT = "attnvision-checkpoint"
+FORMAT_VERSION = 1
+
+
+def rng_state() -> dict[str, Any]:
+    """The random states of python, numpy and torch (CPU and CUDA) as plain data."""
+    np_state = np.random.get_state()  # noqa: NPY002 (the global state is what we save)
+    state: dict[str, Any] = {
+        "python": _python_state_to_plain(random.getstate()),
+        "numpy": {
+            "name": str(np_state[0]),
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(_python_state_from_plain(state["python"]))
+    n = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (
+            n["name"],
+            n["keys"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _python_state_to_plain(state: tuple) -> dict[str, Any]:
+    version, internal, gauss = state
+    return {
+        "version": int(version),
+        "internal": torch.tensor(list(internal), dtype=torch.int64),
+        "gauss": gauss,
+    }
+
+
+def _python_state_from_plain(plain: dict[str, Any]) -> tuple:
+    internal = tuple(int(v) for v in plain["internal"].tolist())
+    return (plain["version"], internal, plain["gauss"])
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` (tensors and plain containers only) atomically to ``path``.
+
+    ``format`` and ``version`` are added. A crash mid-write leaves the previous file.
+    """
+    payload = {"format": FORMAT, "version": FORMAT_VERSION, **state}
+    return atomic_save(path, lambda handle: torch.save(payload, handle))
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`, safely.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a truncated/corrupt file, a file that is not a checkpoint, a newer
+            format version, or a pickle that asks for code to run (refused, not run).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {p}")
+    try:
+        payload = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights_only" in str(exc) or "Unsupported" in str(exc) or "GLOBAL" in str(exc):
+            raise ValueError(
+                f"refusing to load {p}: it is not a plain-tensor checkpoint (it asks to "
+                "import or run code, which weights_only loading forbids)"
+            ) from exc
+        raise ValueError(f"{p} is not a readable checkpoint ({first})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{p} is not a readable checkpoint (truncated or corrupt: {first})"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(
+            f"{p} is not an attnvision checkpoint (expected format {FORMAT!r}, got "
+            f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})"
+        )
+    version = payload.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{p} has checkpoint format version {version!r}; this attnvision reads "
+            f"versions up to {FORMAT_VERSION}"
+        )
+    return payload
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str = "") -> None:
+    """Load a state dict strictly; a mismatch raises ``ValueError`` naming the keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[0]})")
+        if shapes:
+            parts.append(f"shape mismatch ({shapes[0]})")
+        where = f" {source}" if source else ""
+        raise ValueError(
+            f"checkpoint{where} does not fit the model {type(model).__name__}: " + "; ".join(parts)
+        )
+    model.load_state_dict(state)

@@ -1,0 +1,183 @@
+"""Datasets and models for the engine, built from a :class:`~attnvision.engine.config.Config`.
+
+Dataset names: everything :func:`attnvision.data.create_dataset` knows (``digits``,
+``mnist``, ``folder``, ...), ``cifar10`` (``torchvision.datasets.CIFAR10(root,
+download=False)``), and ``tensors``: a ``.pt`` file holding ``{"train": (images, labels),
+"test": (images, labels)}`` (images ``(N, C, H, W)`` float, labels ``(N,)`` int64), read
+with ``weights_only=True``.
+
+Model names: everything :func:`attnvision.models.list_models` knows, or
+``"package.module:builder"`` for a builder of your own with the same signature
+(``builder(num_classes=..., attention=..., attention_options=..., in_chans=..., **options)``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+from .config import DataConfig, ModelConfig
+
+
+def _tensor_datasets(root: str | None) -> tuple[Dataset, Dataset]:
+    if not root:
+        raise ValueError("data.name=tensors expected data.root to name a .pt file, got none")
+    p = Path(root)
+    if not p.is_file():
+        raise FileNotFoundError(f"tensor dataset file not found: {p}")
+    try:
+        blob = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{p} is not a readable tensor dataset file") from exc
+    out = []
+    for split in ("train", "test"):
+        if not isinstance(blob, dict) or split not in blob:
+            raise ValueError(f"{p}: expected a dict with 'train' and 'test' (images, labels)")
+        images, labels = blob[split]
+        if images.ndim != 4:
+            raise ValueError(
+                f"{p}: {split} images expected shape (N, C, H, W), got {tuple(images.shape)}"
+            )
+        out.append(TensorDataset(images.float(), labels.long()))
+    return out[0], out[1]
+
+
+def _cifar10(root: str | None, train: bool) -> Dataset:
+    import torchvision
+    from torchvision.transforms import ToTensor
+
+    if not root:
+        raise ValueError("data.name=cifar10 expected data.root (torchvision's CIFAR10 layout)")
+    try:
+        return torchvision.datasets.CIFAR10(root, train=train, download=False, transform=ToTensor())
+    except RuntimeError as exc:
+        raise FileNotFoundError(
+            f"CIFAR-10 not found under {root} (expected torchvision's cifar-10-batches-py)"
+        ) from exc
+
+
+def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
+    """The ``(train, test)`` datasets of ``cfg``; items are ``(image (C,H,W) float, label)``.
+
+    Raises:
+        FileNotFoundError: a missing data folder or file.
+        ValueError: an unknown dataset name or distortion.
+    """
+    if cfg.root is not None:
+        root = Path(cfg.root)
+        if not root.exists():
+            raise FileNotFoundError(f"data folder not found: {root}")
+    if cfg.name == "tensors":
+        train, test = _tensor_datasets(cfg.root)
+    elif cfg.name == "cifar10":
+        train, test = _cifar10(cfg.root, True), _cifar10(cfg.root, False)
+    else:
+        from attnvision.data import create_dataset
+
+        kwargs: dict[str, Any] = dict(cfg.options)
+        if cfg.root is not None:
+            kwargs["root"] = cfg.root
+        train = create_dataset(
+            cfg.name, train=True, distortion=cfg.distortion, seed=cfg.seed, **kwargs
+        )
+        test = create_dataset(
+            cfg.name, train=False, distortion=cfg.distortion, seed=cfg.seed, **kwargs
+        )
+    if cfg.limit_train:
+        train = Subset(train, range(min(cfg.limit_train, len(train))))
+    if cfg.limit_test:
+        test = Subset(test, range(min(cfg.limit_test, len(test))))
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(
+            f"dataset {cfg.name!r} expected images in both splits, got {len(train)} train and "
+            f"{len(test)} test"
+        )
+    return train, test
+
+
+def _labels(ds: Dataset) -> torch.Tensor | None:
+    base = ds
+    indices = None
+    while isinstance(base, Subset):
+        indices = base.indices if indices is None else [base.indices[i] for i in indices]
+        base = base.dataset
+    if isinstance(base, TensorDataset):
+        labels = base.tensors[1]
+    else:
+        targets = getattr(base, "targets", None)
+        if targets is None:
+            return None
+        labels = torch.as_tensor(targets)
+    return labels[list(indices)] if indices is not None else labels
+
+
+def dataset_info(ds: Dataset) -> tuple[int, int]:
+    """``(num_classes, in_channels)`` of a classification dataset."""
+    image, _ = ds[0]
+    if not isinstance(image, torch.Tensor) or image.ndim != 3:
+        raise ValueError(
+            "expected dataset items (image (C, H, W) tensor, label), got image of type "
+            f"{type(image).__name__}"
+            + (f" with shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else "")
+        )
+    base = ds
+    while isinstance(base, Subset):
+        base = base.dataset
+    classes = getattr(base, "classes", None) or getattr(base, "num_classes", None)
+    if isinstance(classes, int):
+        num_classes = classes
+    elif classes is not None:
+        num_classes = len(classes)
+    else:
+        labels = _labels(ds)
+        if labels is None:
+            labels = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
+        num_classes = int(labels.max()) + 1
+    return num_classes, int(image.shape[0])
+
+
+def resolve_builder(name: str) -> Any:
+    """A model builder from the registry, or ``"package.module:function"``."""
+    if ":" in name:
+        module_name, attr = name.split(":", 1)
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"model builder {name!r} could not be imported: {exc}") from exc
+    from attnvision.models import get_model_builder
+
+    return get_model_builder(name)
+
+
+def build_model(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Module:
+    """Build the model of ``cfg`` for ``num_classes`` classes and ``in_channels`` channels.
+
+    ``in_chans`` (or ``in_channels``) is passed only when the builder names it.
+    """
+    import inspect
+
+    builder = resolve_builder(cfg.name)
+    kwargs: dict[str, Any] = dict(cfg.options)
+    kwargs["num_classes"] = cfg.num_classes or num_classes
+    if cfg.attention not in (None, "none"):
+        from attnvision.layers import get_attention_class
+
+        get_attention_class(cfg.attention)  # unknown names raise here, with close matches
+        kwargs["attention"] = cfg.attention
+        if cfg.attention_options:
+            kwargs["attention_options"] = dict(cfg.attention_options)
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        params = {}
+    for key in ("in_chans", "in_channels"):
+        if key in params:
+            kwargs.setdefault(key, in_channels)
+            break
+    return builder(**kwargs)
