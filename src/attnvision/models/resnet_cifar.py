@@ -1,0 +1,256 @@
+"""ResNets for 32x32 input (He et al., CVPR 2016, Sec. 4.2) with attention.
+
+``6n + 2`` layers: a 3x3 convolution with 16 filters, three stages of ``n`` basic blocks
+with 16, 32 and 64 filters on 32x32, 16x16 and 8x8 maps, global average pooling and a
+linear layer. Shortcuts use **option A** of the paper: the identity, and where the
+shape changes a parameter-free shortcut that subsamples by 2 and pads the new channels
+with zeros. The parameter counts (resnet20 0.27M, resnet32 0.46M, resnet44 0.66M,
+resnet56 0.85M, resnet110 1.7M) are the paper's (Table 6).
+
+Attention goes on the residual branch after the second batch norm and before the
+addition (``block.attn``; state-dict keys ``layer1.0.attn.*``); ``"bam"`` goes between
+the stages (``bam1``, ``bam2``). Named variants ``se_resnet20`` ... ``eca_resnet110``
+exist for every depth and for SE, CBAM and ECA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._common import (
+    CONV_ATTENTION,
+    STAGE_ATTENTION,
+    AttnFactory,
+    attention_name,
+    make_attn,
+    resolve_attention,
+)
+from .registry import register_model
+
+__all__ = ["CifarBasicBlock", "CifarResNet", "PadShortcut", "build_cifar_resnet"]
+
+Attention = str | Callable[..., nn.Module] | None
+DEPTHS = (20, 32, 44, 56, 110)
+
+
+class PadShortcut(nn.Module):
+    """Option-A shortcut: ``x[:, :, ::stride, ::stride]`` padded with zero channels.
+
+    ``forward``: ``(N, in_channels, H, W) -> (N, out_channels, ceil(H / s), ceil(W / s))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(
+                f"PadShortcut expected out_channels >= in_channels, got {out_channels} < "
+                f"{in_channels}"
+            )
+        self.stride = stride
+        self.pad = out_channels - in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.pad:
+            front = self.pad // 2
+            x = F.pad(x, (0, 0, 0, 0, front, self.pad - front))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, pad={self.pad}"
+
+
+class CifarBasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN, attention, + option-A shortcut, ReLU.
+
+    ``forward``: ``(N, in_planes, H, W) -> (N, planes, H / stride, W / stride)``.
+    """
+
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        attn_factory: AttnFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.attn = make_attn(attn_factory, planes)
+        self.shortcut: nn.Module = (
+            PadShortcut(in_planes, planes, stride)
+            if stride != 1 or in_planes != planes
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.attn(self.bn2(self.conv2(out)))
+        return self.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for CIFAR-sized input, option-A shortcuts, optional attention.
+
+    Args:
+        depth: ``6n + 2`` (20, 32, 44, 56, 110, ...).
+        num_classes: outputs of the linear layer.
+        attention: ``None``, a name from :func:`attnvision.layers.list_attention` or a
+            callable ``channels -> nn.Module`` (called with ``**attention_options``).
+        attention_options: keyword options for every attention block.
+        widths: filters of the three stages (the paper's 16, 32, 64).
+        in_chans: input channels (1 for MNIST).
+
+    ``forward``: ``(N, in_chans, H, W) -> (N, num_classes)`` logits; any ``H, W >= 1``
+    works (global average pooling), 32x32 is the paper's.
+    Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016,
+    Sec. 4.2 and Table 6.
+    """
+
+    def __init__(
+        self,
+        depth: int = 20,
+        num_classes: int = 10,
+        *,
+        attention: Attention = None,
+        attention_options: Mapping[str, Any] | None = None,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        in_chans: int = 3,
+    ) -> None:
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"CifarResNet expected depth = 6n + 2 (20, 32, 56, ...), got {depth}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"CifarResNet expected num_classes >= 1, got {num_classes!r}")
+        name = attention_name(attention)
+        if name in CONV_ATTENTION:
+            raise ValueError(
+                f"CifarResNet: attention {name!r} replaces a convolution and is not placed "
+                "after a block; pick a block from list_attention() such as 'se' or 'cbam'"
+            )
+        factory = resolve_attention(attention, attention_options, owner="CifarResNet")
+        block_factory = None if name in STAGE_ATTENTION else factory
+        stage_factory = factory if name in STAGE_ATTENTION else None
+        n = (depth - 2) // 6
+        self.depth = depth
+        self.conv1 = nn.Conv2d(in_chans, widths[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.in_planes = widths[0]
+        self.layer1 = self._make_layer(widths[0], n, 1, block_factory)
+        self.bam1 = make_attn(stage_factory, widths[0])
+        self.layer2 = self._make_layer(widths[1], n, 2, block_factory)
+        self.bam2 = make_attn(stage_factory, widths[1])
+        self.layer3 = self._make_layer(widths[2], n, 2, block_factory)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(widths[2], num_classes)
+        self.num_features = widths[2]
+        for name_, m in self.named_modules():
+            parts = name_.split(".")
+            if "attn" in parts or parts[0].startswith("bam"):
+                continue
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _make_layer(
+        self, planes: int, blocks: int, stride: int, factory: AttnFactory | None
+    ) -> nn.Sequential:
+        layers = []
+        for i in range(blocks):
+            layers.append(CifarBasicBlock(self.in_planes, planes, stride if i == 0 else 1, factory))
+            self.in_planes = planes
+        return nn.Sequential(*layers)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_chans, H, W) -> (N, widths[2], H / 4, W / 4)``."""
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.bam1(self.layer1(x))
+        x = self.bam2(self.layer2(x))
+        return self.layer3(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def build_cifar_resnet(
+    depth: int,
+    *,
+    num_classes: int = 10,
+    attention: Attention = None,
+    attention_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> CifarResNet:
+    """CIFAR ResNet-``depth`` with ``attention`` (see :class:`CifarResNet`)."""
+    return CifarResNet(
+        depth,
+        num_classes,
+        attention=attention,
+        attention_options=attention_options,
+        **kwargs,
+    )
+
+
+def _plain(depth: int) -> Callable[..., CifarResNet]:
+    def builder(
+        num_classes: int = 10,
+        attention: Attention = None,
+        attention_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> CifarResNet:
+        return build_cifar_resnet(
+            depth,
+            num_classes=num_classes,
+            attention=attention,
+            attention_options=attention_options,
+            **kwargs,
+        )
+
+    builder.__name__ = f"resnet{depth}"
+    builder.__doc__ = f"ResNet-{depth} for 32x32 input (He et al. 2016, Sec. 4.2), option A."
+    return builder
+
+
+def _named(depth: int, attention: str) -> Callable[..., CifarResNet]:
+    def builder(
+        num_classes: int = 10,
+        attention_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> CifarResNet:
+        if "attention" in kwargs:
+            raise TypeError(
+                f"{attention}_resnet{depth} has attention={attention!r} built in; "
+                f"use create_model('resnet{depth}', attention=...) for another block"
+            )
+        return build_cifar_resnet(
+            depth,
+            num_classes=num_classes,
+            attention=attention,
+            attention_options=attention_options,
+            **kwargs,
+        )
+
+    builder.__name__ = f"{attention}_resnet{depth}"
+    builder.__doc__ = (
+        f"CIFAR ResNet-{depth} with {attention.upper()} on every residual branch "
+        "(block defaults; ``attention_options=`` overrides them)."
+    )
+    return builder
+
+
+for _depth in DEPTHS:
+    register_model(f"resnet{_depth}")(_plain(_depth))
+    for _attn in ("se", "cbam", "eca"):
+        register_model(f"{_attn}_resnet{_depth}")(_named(_depth, _attn))
