@@ -19,6 +19,13 @@ class UserError(Exception):
     """A problem with what the user asked for (bad path, bad option, bad file)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from attnvision.layers import list_attention
     from attnvision.models import list_models
@@ -38,13 +45,175 @@ def _add_list(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_list)
 
 
+def _split_config_args(items: list[str]) -> tuple[str | None, list[str]]:
+    """``[CONFIG] [key=value ...]`` -> (config path or None, overrides)."""
+    paths = [item for item in items if "=" not in item]
+    overrides = [item for item in items if "=" in item]
+    if len(paths) > 1:
+        raise UserError(f"expected one config file and key=value overrides, got {paths}")
+    return (paths[0] if paths else None), overrides
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from attnvision.engine import fit, load_config
+
+    path, overrides = _split_config_args(args.items)
+    if args.out:
+        overrides.append(f"out={args.out}")
+    config = load_config(path, overrides)
+    result = fit(config, resume=args.resume)
+    if result.out is not None and _is_main_process():
+        print(
+            f"{config.model.name} attention={config.model.attention or 'none'}: "
+            f"test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, "
+            f"{result.params:,} parameters, {result.train_seconds:.1f} s training -> {result.out}"
+        )
+    return 0
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train one model from a YAML config with key=value overrides",
+        description=(
+            "Train a model. CONFIG is a YAML file (see configs/); overrides are dotted "
+            "key=value pairs, e.g. optim.lr=0.1 data.name=mnist. Under torchrun "
+            "(torchrun --nproc_per_node=N -m attnvision train ...) it runs "
+            "DistributedDataParallel; data.batch_size is the global batch."
+        ),
+    )
+    p.add_argument("items", nargs="*", metavar="CONFIG|key=value")
+    p.add_argument("--out", help="run folder (same as out=DIR)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from attnvision.engine import build_datasets, build_model, evaluate, load_checkpoint
+    from attnvision.engine.checkpoint import load_model_state
+    from attnvision.engine.config import apply_overrides, config_from_dict
+    from attnvision.engine.data import dataset_info
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("meta"), dict):
+        raise UserError(f"{args.checkpoint} has no run config; was it written by attnvision train?")
+    config = config_from_dict(apply_overrides(ckpt["config"], list(args.overrides)))
+    _, test = build_datasets(config.data)
+    num_classes, in_channels = dataset_info(test)
+    model = build_model(config.model, ckpt["meta"].get("num_classes", num_classes), in_channels)
+    load_model_state(model, ckpt["model"], str(args.checkpoint))
+    metrics = evaluate(model, test, batch_size=config.data.eval_batch_size)
+    if args.json:
+        print(json.dumps({**metrics, "images": len(test), "checkpoint": str(args.checkpoint)}))
+    else:
+        print(
+            f"{config.model.name} attention={config.model.attention or 'none'} on "
+            f"{config.data.name} test ({len(test)} images): accuracy {metrics['accuracy']:.4f}, "
+            f"loss {metrics['loss']:.4f}"
+        )
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="test accuracy of a checkpoint",
+        description="Evaluate CHECKPOINT on the test split of its own data config; "
+        "key=value overrides change it (e.g. data.root=DIR).",
+    )
+    p.add_argument("checkpoint")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise UserError(f"--input expected N,C,H,W (e.g. 1,3,32,32), got {text!r}") from None
+    if len(shape) != 4 or min(shape) < 1:
+        raise UserError(f"--input expected 4 positive sizes N,C,H,W, got {text!r}")
+    return shape
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from attnvision.engine.bench import profile
+
+    shape = _parse_shape(args.input)
+    rows = []
+    torch.manual_seed(0)
+    x = torch.rand(shape)
+    names = [n.strip() for n in args.attention.split(",") if n.strip()]
+    if args.block:
+        from attnvision.layers import create_attention
+
+        for name in [n.strip() for n in args.block.split(",") if n.strip()]:
+            block = create_attention(name, channels=shape[1])
+            rows.append((name, profile(block, x, repeats=args.repeats, threads=args.threads)))
+    else:
+        from attnvision.models import create_model
+
+        for name in names:
+            kwargs = {"num_classes": args.num_classes}
+            if name != "none":
+                kwargs["attention"] = name
+            model = create_model(args.model, **kwargs)
+            rows.append(
+                (
+                    f"{args.model}+{name}",
+                    profile(model, x, repeats=args.repeats, threads=args.threads),
+                )
+            )
+    width = max(len(r[0]) for r in rows)
+    print(f"{'what':<{width}}  {'params':>12}  {'MFLOPs':>10}  {'latency ms':>10}   input {shape}")
+    for label, r in rows:
+        print(
+            f"{label:<{width}}  {r['params']:>12,}  {r['flops'] / 1e6:>10.2f}  "
+            f"{r['latency_ms']:>10.3f}"
+        )
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="parameters, FLOPs and CPU latency of models or attention blocks",
+        description="Cost of models (--model with --attention list) or of blocks (--block "
+        "list) on one input: parameters, FLOPs (torch.utils.flop_counter) and median latency.",
+    )
+    p.add_argument("--model", default="cnn", help="model name (default cnn)")
+    p.add_argument("--attention", default="none,se,eca,cbam", help="comma-separated names")
+    p.add_argument("--block", help="comma-separated attention blocks to bench instead")
+    p.add_argument("--input", default="1,1,60,60", help="input shape N,C,H,W")
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=_cmd_bench)
+
+
 # Each entry adds one sub-command (or a group of them) to the parser.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_list,
+    _add_train,
+    _add_evaluate,
+    _add_bench,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (``attnvision --help`` shows it)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="attnvision",
         description="Visual attention for CNNs: train, compare, evaluate and look at attention.",
     )
@@ -86,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = f"{message}: {exc.filename}"
         print(f"attnvision {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except RuntimeError as exc:
+        # a failed peer under torchrun: one clear line, exit 1 (not a user error)
+        if type(exc).__name__ != "DistributedError":
+            raise
+        print(f"attnvision {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 ``tiny_net`` reads two environment variables so tests can act on a running CLI:
 ``TINY_SLEEP`` (seconds to sleep in each training forward) and ``TINY_DIE`` ("RANK:CALL":
-the process of that rank exits with status 3 at that forward call).
+the process of that rank exits with status 3 at that forward call) and ``TINY_HANG``
+("RANK:CALL": that rank sleeps for 10 minutes there).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from torch import nn
 
 
 class TinyNet(nn.Module):
-    def __init__(self, num_classes: int = 4, in_chans: int = 1, width: int = 4) -> None:
+    def __init__(
+        self, num_classes: int = 4, in_chans: int = 1, width: int = 4, drop: float = 0.2
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_chans, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2)
         )
-        self.drop = nn.Dropout(0.2)
+        self.drop = nn.Dropout(drop)
         self.head = nn.Linear(width * 4, num_classes)
         self.calls = 0
 
@@ -33,6 +36,11 @@ class TinyNet(nn.Module):
                 rank, call = (int(v) for v in die.split(":"))
                 if int(os.environ.get("RANK", "0")) == rank and self.calls == call:
                     os._exit(3)
+            hang = os.environ.get("TINY_HANG", "")
+            if hang:
+                rank, call = (int(v) for v in hang.split(":"))
+                if int(os.environ.get("RANK", "0")) == rank and self.calls == call:
+                    time.sleep(600)
             if os.environ.get("TINY_SLEEP"):
                 time.sleep(float(os.environ["TINY_SLEEP"]))
         return self.head(self.drop(self.features(x).flatten(1)))

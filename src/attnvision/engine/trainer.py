@@ -229,10 +229,10 @@ def fit(
         return _fit(cfg, device, info, resume, datasets, desc)
     except RuntimeError as exc:
         if info.enabled and not isinstance(exc, DistributedError):
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DistributedError(
                 f"distributed training stopped on rank {info.rank} of {info.world_size}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-                " (another rank probably failed; see its error above)"
+                f"another rank failed or timed out ({detail[:160]})"
             ) from exc
         raise
     finally:
