@@ -202,12 +202,175 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_bench)
 
 
+def _short_list(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _cmd_sod_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from attnvision.saliency import sod
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".json", ".csv"):
+        raise UserError(f"expected --out to end in .json or .csv, got {str(out)!r}")
+    names = [Path(d).name or str(d) for d in args.pred_dirs]
+    if len(set(names)) < len(names):
+        names = [str(d) for d in args.pred_dirs]
+    runs = []
+    for name, pred_dir in zip(names, args.pred_dirs):
+        pairs, no_pred, no_mask = sod.match_by_stem(pred_dir, args.mask_dir)
+        problems = []
+        if no_pred:
+            problems.append(f"{len(no_pred)} mask(s) without a prediction: {_short_list(no_pred)}")
+        if no_mask:
+            problems.append(f"{len(no_mask)} prediction(s) without a mask: {_short_list(no_mask)}")
+        if problems and not args.allow_missing:
+            raise UserError(
+                f"{pred_dir} and {args.mask_dir} do not match by file name: "
+                f"{'; '.join(problems)} (pass --allow-missing to evaluate the "
+                f"{len(pairs)} matched pair(s))"
+            )
+        for problem in problems:
+            print(f"attnvision sod: warning: {name}: skipped {problem}", file=sys.stderr)
+        if not pairs:
+            raise UserError(f"no prediction in {pred_dir} matches a mask in {args.mask_dir}")
+        evaluator = sod.SODEvaluator(resize=args.resize)
+        per_image = {}
+        for stem, pred_path, mask_path in tqdm(
+            pairs, desc=name, unit="img", disable=args.quiet or None, file=sys.stderr, leave=False
+        ):
+            pred, mask = sod.read_prediction(pred_path), sod.read_mask(mask_path)
+            if pred.shape != mask.shape and not args.resize:
+                raise UserError(
+                    f"prediction {pred_path} has shape {tuple(pred.shape)} but mask {mask_path} "
+                    f"has shape {tuple(mask.shape)} (pass --resize to resize predictions)"
+                )
+            try:
+                per_image[stem] = evaluator.update(pred, mask)
+            except ValueError as exc:
+                raise UserError(f"{pred_path}: {exc}") from None
+        runs.append(
+            {
+                "model": name,
+                "pred_dir": str(pred_dir),
+                "images": evaluator.count,
+                "masks_without_prediction": no_pred,
+                "predictions_without_mask": no_mask,
+                "results": evaluator.results(),
+                "per_image": per_image,
+            }
+        )
+    _print_sod_table(runs)
+    if out is not None:
+        _write_sod_results(str(out), runs, str(args.mask_dir))
+        print(f"wrote {out}")
+    return 0
+
+
+_SOD_COLUMNS = (
+    ("mae", "MAE"),
+    ("smeasure", "S"),
+    ("weighted_fmeasure", "wF"),
+    ("adaptive_fmeasure", "adpF"),
+    ("mean_fmeasure", "meanF"),
+    ("max_fmeasure", "maxF"),
+    ("adaptive_emeasure", "adpE"),
+    ("mean_emeasure", "meanE"),
+    ("max_emeasure", "maxE"),
+)
+
+
+def _print_sod_table(runs: list[dict]) -> None:
+    width = max(5, *(len(run["model"]) for run in runs))
+    header = f"{'model':<{width}} {'images':>6} " + " ".join(f"{t:>6}" for _, t in _SOD_COLUMNS)
+    print(header)
+    for run in runs:
+        values = " ".join(f"{run['results'][key]:>6.4f}" for key, _ in _SOD_COLUMNS)
+        print(f"{run['model']:<{width}} {run['images']:>6} {values}")
+
+
+def _write_sod_results(path: str, runs: list[dict], mask_dir: str) -> None:
+    import csv
+    import io
+    import json
+    from pathlib import Path
+
+    from attnvision._utils import atomic_write
+    from attnvision.saliency.sod import CURVE_KEYS, SCALAR_KEYS
+
+    out = Path(path)
+    if out.suffix.lower() == ".json":
+        payload = {
+            "mask_dir": mask_dir,
+            "thresholds": "curves are indexed by t = 0..255, pixel predicted when "
+            "floor(255 * p) >= t",
+            "models": [
+                {
+                    **{k: v for k, v in run.items() if k != "results"},
+                    "results": {
+                        key: (value.tolist() if key in CURVE_KEYS else value)
+                        for key, value in run["results"].items()
+                    },
+                }
+                for run in runs
+            ],
+        }
+        with atomic_write(out, "w") as handle:
+            json.dump(payload, handle, indent=1)
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "image", *SCALAR_KEYS])
+    for run in runs:
+        for stem, figures in run["per_image"].items():
+            writer.writerow([run["model"], stem, *(repr(figures[k]) for k in SCALAR_KEYS)])
+        writer.writerow(
+            [run["model"], "(dataset)", *(repr(run["results"][k]) for k in SCALAR_KEYS)]
+        )
+    with atomic_write(out, "w") as handle:
+        handle.write(buffer.getvalue())
+
+
+def _add_sod(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sod", help="salient-object detection: evaluate maps against masks")
+    commands = p.add_subparsers(dest="sod_command", metavar="SOD_COMMAND", required=True)
+    e = commands.add_parser(
+        "evaluate",
+        help="MAE, S-measure, F-/E-measures and weighted F of predicted maps",
+        description="Evaluate each PRED_DIR against MASK_DIR (files matched by name without "
+        "extension) with the salient-object metrics of attnvision.saliency.sod (PySODMetrics "
+        "definitions). Prints one row per PRED_DIR; --out writes a .json (dataset figures, "
+        "256-threshold curves, per-image figures) or a .csv (one row per image and a "
+        "'(dataset)' row per model).",
+    )
+    e.add_argument("pred_dirs", nargs="+", metavar="PRED_DIR", help="folder(s) of predictions")
+    e.add_argument("mask_dir", metavar="MASK_DIR", help="folder of binary masks (0/255)")
+    e.add_argument("--out", help="results file, .json or .csv (written atomically)")
+    e.add_argument(
+        "--resize",
+        action="store_true",
+        help="resize predictions to their mask (bilinear); without it a size mismatch is an error",
+    )
+    e.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="evaluate the matched pairs when names do not match (they are still listed)",
+    )
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_sod_evaluate)
+
+
 # Each entry adds one sub-command (or a group of them) to the parser.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_list,
     _add_train,
     _add_evaluate,
     _add_bench,
+    _add_sod,
 ]
 
 
