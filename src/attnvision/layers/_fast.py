@@ -1,0 +1,185 @@
+"""Memory-lean autograd for "pool -> small network -> gate -> scale" blocks (SE, ECA, CBAM).
+
+Every such block computes ``out = x * a`` where the attention map ``a = f(pool(x))`` is
+small: ``(N, C, 1, 1)`` for a channel gate (pool over ``H, W``), ``(N, 1, H, W)`` for a
+spatial gate (pool over ``C``). Plain autograd spends most of its backward time allocating
+full-size ``(N, C, H, W)`` temporaries: ``g * x`` for the map's gradient, the expanded
+gradient of the mean, the masks of ``amax``, and their sum. :class:`PoolGateScale` does
+the same math with one full-size allocation in the backward pass (the input gradient):
+
+* ``grad_a = sum(g * x)`` over the pooled dimensions is computed a few samples at a time
+  through one small reused buffer (the reduction order is the same as autograd's, so the
+  result is bitwise equal on CPU);
+* the small network ``f`` keeps its own autograd graph (built once, in the forward pass,
+  so batch-norm statistics and hooks see exactly one call) and is differentiated with
+  ``torch.autograd.grad``;
+* ``grad_x = g * a + grad_mean / n`` is one fused ``addcmul``, and the max-pool gradient
+  is scattered into it in place at the indices saved by the forward pass.
+
+Max pooling sends its gradient to the single position that ``torch.max`` returns, as the
+CBAM paper's code does (``F.max_pool2d`` / ``torch.max``); ``torch.amax`` (used by timm)
+splits it among ties. The two agree whenever the maximum is unique.
+
+The fast path is used only in eager mode with gradients enabled; under TorchScript,
+``torch.compile`` and ``torch.export`` the blocks run their plain path (the compilers fuse
+it themselves). It supports first-order gradients only (``create_graph=True`` raises).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+__all__ = ["PoolGateScale", "pool_gate_scale", "reduce_product", "use_fast_path"]
+
+# Elements per chunk of the reused product buffer (4 MiB in float32: stays in cache).
+_CHUNK_ELEMENTS = 1 << 20
+
+
+def use_fast_path(x: torch.Tensor, module: nn.Module) -> bool:
+    """Whether the hand-written backward applies: eager mode and something needs a gradient."""
+    if torch.jit.is_scripting() or torch.compiler.is_compiling():
+        return False
+    if not torch.is_grad_enabled():
+        return False
+    if x.requires_grad:
+        return True
+    return any(p.requires_grad for p in module.parameters())
+
+
+def reduce_product(g: torch.Tensor, x: torch.Tensor, over_channels: bool) -> torch.Tensor:
+    """``(g * x).sum(dims, keepdim=True)`` without a full-size ``g * x`` temporary.
+
+    Args:
+        g, x: ``(N, C, H, W)`` tensors of the same shape (any memory format).
+        over_channels: sum over ``C`` (gives ``(N, 1, H, W)``) instead of over ``H, W``
+            (gives ``(N, C, 1, 1)``).
+
+    On CPU the product is formed a few samples at a time in one reused buffer; the
+    per-sample reduction is the same call autograd makes, so results match it exactly.
+    """
+    dims: tuple[int, ...] = (1,) if over_channels else (2, 3)
+    if x.device.type != "cpu" or x.dim() != 4:
+        return (g * x).sum(dims, keepdim=True)
+    n = x.shape[0]
+    per_sample = max(1, x[0].numel())
+    step = max(1, _CHUNK_ELEMENTS // per_sample)
+    out_shape = (n, 1, x.shape[2], x.shape[3]) if over_channels else (n, x.shape[1], 1, 1)
+    out = torch.empty(out_shape, dtype=torch.result_type(g, x), device=x.device)
+    buf = torch.empty_like(x[: min(step, n)], dtype=out.dtype)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        b = buf[: stop - start]
+        torch.mul(g[start:stop], x[start:stop], out=b)
+        torch.sum(b, dims, keepdim=True, out=out[start:stop])
+    return out
+
+
+def _max_hw(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max over ``H, W`` of ``(N, C, H, W)``: values ``(N, C, 1, 1)``, flat indices ``(N, C)``."""
+    n, c = x.shape[:2]
+    if x.is_contiguous():
+        values, index = x.view(n, c, -1).max(2)
+    elif x.is_contiguous(memory_format=torch.channels_last):
+        values, index = x.permute(0, 2, 3, 1).reshape(n, -1, c).max(1)
+    else:
+        values, index = x.flatten(2).max(2)
+    return values.view(n, c, 1, 1), index
+
+
+def _scatter_hw(grad: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> None:
+    """``grad[n, c].flatten()[index[n, c]] += values[n, c]`` in place, for any memory format."""
+    n, c, _, w = grad.shape
+    rows = torch.arange(n, device=grad.device).view(n, 1).expand(n, c)
+    cols = torch.arange(c, device=grad.device).view(1, c).expand(n, c)
+    grad.index_put_(
+        (rows, cols, index // w, index % w), values.reshape(n, c).to(grad.dtype), accumulate=True
+    )
+
+
+class PoolGateScale(torch.autograd.Function):
+    """``out = x * f(mean(x), max(x))`` with a backward that allocates one full-size tensor.
+
+    Args (of ``apply``):
+        x: ``(N, C, H, W)`` input.
+        fn: the small network ``f(avg, max_or_None) -> map``; it calls the block's ``gate``
+            submodule so forward hooks see the map.
+        over_channels: pool over ``C`` (spatial map ``(N, 1, H, W)``) instead of over
+            ``H, W`` (channel map ``(N, C, 1, 1)``).
+        use_max: also pass the max pool to ``fn``.
+        *params: every parameter ``fn`` uses (their gradients are returned).
+    """
+
+    @staticmethod
+    def forward(ctx, x, fn, over_channels, use_max, *params):  # type: ignore[override]
+        if over_channels:
+            avg = x.mean(1, keepdim=True)
+            mx, index = x.max(1, keepdim=True) if use_max else (None, None)
+        else:
+            avg = x.mean((2, 3), keepdim=True)
+            mx, index = _max_hw(x) if use_max else (None, None)
+        with torch.enable_grad():
+            avg_leaf = avg.detach().requires_grad_()
+            max_leaf = mx.detach().requires_grad_() if mx is not None else None
+            attn = fn(avg_leaf, max_leaf)
+        attn_value = attn.detach()
+        out = x * attn_value
+        ctx.save_for_backward(x, attn_value, index)
+        ctx.graph = (attn, avg_leaf, max_leaf, params)
+        ctx.over_channels = over_channels
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, attn_value, index = ctx.saved_tensors
+        attn, avg_leaf, max_leaf, params = ctx.graph
+        over_channels = ctx.over_channels
+        needs_x = ctx.needs_input_grad[0]
+        needs_p = ctx.needs_input_grad[4:]
+        grad_attn = reduce_product(grad_out, x, over_channels).to(attn.dtype)
+
+        wanted: list[torch.Tensor] = []
+        if needs_x:
+            wanted.append(avg_leaf)
+            if max_leaf is not None:
+                wanted.append(max_leaf)
+        wanted += [p for p, need in zip(params, needs_p) if need]
+        grads: Sequence[torch.Tensor | None] = (
+            torch.autograd.grad(attn, wanted, grad_attn, retain_graph=True, allow_unused=True)
+            if wanted
+            else ()
+        )
+        grads = list(grads)
+
+        grad_x = None
+        if needs_x:
+            grad_avg = grads.pop(0)
+            grad_max = grads.pop(0) if max_leaf is not None else None
+            count = x.shape[1] if over_channels else x.shape[2] * x.shape[3]
+            if grad_avg is None:
+                grad_x = grad_out * attn_value
+            else:
+                grad_x = torch.addcmul(grad_avg / count, grad_out, attn_value)
+            if grad_max is not None:
+                if over_channels:
+                    grad_x.scatter_add_(1, index, grad_max.to(grad_x.dtype))
+                else:
+                    _scatter_hw(grad_x, index, grad_max)
+        grad_params = [grads.pop(0) if need else None for need in needs_p]
+        return (grad_x, None, None, None, *grad_params)
+
+
+def pool_gate_scale(
+    x: torch.Tensor,
+    fn: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    params: Sequence[torch.Tensor],
+    *,
+    over_channels: bool,
+    use_max: bool,
+) -> torch.Tensor:
+    """Apply :class:`PoolGateScale`: ``x * fn(mean(x), max(x) if use_max else None)``."""
+    return PoolGateScale.apply(x, fn, over_channels, use_max, *params)
