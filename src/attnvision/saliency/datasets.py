@@ -1,0 +1,273 @@
+"""Readers for eye-tracking data: per-image CSV/JSON files, OSIE's ``.mat``, MIT1003 maps.
+
+Every reader returns fixations as a float64 array of rows
+``(x, y, observer, duration)`` in 0-based pixel coordinates (see
+:mod:`attnvision.saliency.density`); unknown observer / duration are ``-1`` / ``nan``.
+Maps are read as float64 ``(H, W)`` arrays.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FIXATION_SUFFIXES",
+    "MAP_SUFFIXES",
+    "list_maps",
+    "mit1003_pairs",
+    "read_fixation_file",
+    "read_fixations_csv",
+    "read_fixations_json",
+    "read_map",
+    "read_osie_fixations",
+]
+
+#: file suffixes read as per-image fixation lists
+FIXATION_SUFFIXES = (".csv", ".json")
+#: file suffixes read as maps
+MAP_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
+
+_COLUMNS = ("x", "y", "observer", "duration")
+
+
+def _rows(x: Any, y: Any, observer: Any = None, duration: Any = None) -> np.ndarray:
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel()
+    y = np.atleast_1d(np.asarray(y, dtype=np.float64)).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"expected as many y as x coordinates, got {x.size} x and {y.size} y")
+    n = x.size
+    obs = np.full(n, -1.0) if observer is None else np.asarray(observer, dtype=np.float64)
+    dur = np.full(n, np.nan) if duration is None else np.asarray(duration, dtype=np.float64)
+    obs = np.broadcast_to(np.atleast_1d(obs).ravel(), (n,)) if np.size(obs) in (1, n) else obs
+    dur = np.broadcast_to(np.atleast_1d(dur).ravel(), (n,)) if np.size(dur) in (1, n) else dur
+    if obs.shape != (n,) or dur.shape != (n,):
+        raise ValueError(
+            f"expected one observer and duration per fixation ({n}), got {np.size(obs)} "
+            f"and {np.size(dur)}"
+        )
+    return np.stack([x, y, obs, dur], axis=1).astype(np.float64)
+
+
+def read_fixations_csv(path: str | os.PathLike[str], *, origin: int = 0) -> np.ndarray:
+    """Fixations from a CSV file: columns ``x, y[, observer, duration]``.
+
+    A header row naming the columns (any order, ``x``/``y`` required) is optional;
+    without one the first columns are taken as ``x, y, observer, duration``.
+
+    Args:
+        path: the file.
+        origin: 1 if the coordinates are 1-based (they are converted to 0-based).
+
+    Returns:
+        ``(N, 4)`` rows ``(x, y, observer, duration)``.
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
+    if not rows:
+        return np.zeros((0, 4))
+    header = [c.strip().lower() for c in rows[0]]
+    if "x" in header and "y" in header:
+        index = {name: header.index(name) for name in _COLUMNS if name in header}
+        body = rows[1:]
+    else:
+        index = {name: i for i, name in enumerate(_COLUMNS) if i < len(rows[0])}
+        body = rows
+    try:
+        data = {name: [float(r[i]) for r in body] for name, i in index.items() if name in _COLUMNS}
+    except (ValueError, IndexError) as exc:
+        raise ValueError(
+            f"{path}: expected numeric columns x, y[, observer, duration] ({exc})"
+        ) from None
+    out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"))
+    out[:, :2] -= origin
+    return out
+
+
+def read_fixations_json(path: str | os.PathLike[str], *, origin: int = 0) -> np.ndarray:
+    """Fixations from a JSON file.
+
+    Accepted layouts: ``{"x": [...], "y": [...], "observer": [...], "duration": [...]}``
+    (the last two optional), a list of ``{"x":, "y":, ...}`` objects, or a list of
+    ``[x, y(, observer, duration)]`` rows.
+
+    Args:
+        path: the file.
+        origin: 1 if the coordinates are 1-based.
+
+    Returns:
+        ``(N, 4)`` rows ``(x, y, observer, duration)``.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict) and "fixations" in data:
+        data = data["fixations"]
+    if isinstance(data, dict):
+        if "x" not in data or "y" not in data:
+            raise ValueError(f"{path}: expected keys 'x' and 'y', got {sorted(data)}")
+        out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"))
+    elif isinstance(data, list):
+        if not data:
+            return np.zeros((0, 4))
+        if all(isinstance(d, dict) for d in data):
+            try:
+                out = _rows(
+                    [d["x"] for d in data],
+                    [d["y"] for d in data],
+                    [d.get("observer", -1) for d in data],
+                    [d.get("duration", np.nan) for d in data],
+                )
+            except KeyError as exc:
+                raise ValueError(
+                    f"{path}: every fixation needs 'x' and 'y', missing {exc}"
+                ) from None
+        else:
+            arr = np.asarray(data, dtype=np.float64)
+            if arr.ndim != 2 or arr.shape[1] < 2:
+                raise ValueError(f"{path}: expected rows [x, y, ...], got shape {arr.shape}")
+            cols = [arr[:, i] if i < arr.shape[1] else None for i in range(4)]
+            out = _rows(*cols)
+    else:
+        raise ValueError(f"{path}: expected a list or an object, got {type(data).__name__}")
+    out[:, :2] -= origin
+    return out
+
+
+def read_fixation_file(path: str | os.PathLike[str], *, origin: int = 0) -> np.ndarray:
+    """Fixations from one ``.csv`` or ``.json`` file (chosen by suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return read_fixations_csv(path, origin=origin)
+    if suffix == ".json":
+        return read_fixations_json(path, origin=origin)
+    raise ValueError(f"{path}: expected a .csv or .json fixation file, got {suffix or 'no suffix'}")
+
+
+def read_osie_fixations(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """OSIE's ``fixations.mat`` (Xu et al., JoV 2014) as ``{image name: fixations}``.
+
+    The file holds ``fixations[i].img`` and ``fixations[i].subjects[j].fix_x, fix_y,
+    fix_duration`` in 1-based pixel coordinates (MATLAB); they are converted to 0-based,
+    and ``observer`` is the subject's index ``j``. All 700 entries are returned (98,321
+    fixations, as pysaliency counts them), also for images missing from a ``stimuli``
+    folder. Coordinates are kept as recorded: use :func:`~attnvision.saliency.density.
+    fixation_map` to drop (and count) those outside the 800x600 image.
+
+    Returns:
+        ``{"1001.jpg": (N, 4) rows (x, y, observer, duration), ...}`` in file order.
+    """
+    from scipy.io import loadmat
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"OSIE fixation file not found: {path}")
+    try:
+        mat = loadmat(str(path), struct_as_record=False, squeeze_me=True)
+    except Exception as exc:  # scipy raises several types for a bad file
+        raise ValueError(f"{path}: cannot read as a MATLAB .mat file ({exc})") from None
+    if "fixations" not in mat:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(f"{path}: expected a variable 'fixations', got {keys}")
+    out: dict[str, np.ndarray] = {}
+    for entry in np.atleast_1d(mat["fixations"]):
+        parts = []
+        for j, subject in enumerate(np.atleast_1d(entry.subjects)):
+            x = np.atleast_1d(np.asarray(subject.fix_x, dtype=np.float64)).ravel()
+            if x.size == 0:
+                continue
+            parts.append(
+                _rows(
+                    x - 1.0,
+                    np.asarray(subject.fix_y, dtype=np.float64) - 1.0,
+                    j,
+                    subject.fix_duration,
+                )
+            )
+        out[str(entry.img)] = np.concatenate(parts) if parts else np.zeros((0, 4))
+    return out
+
+
+def read_map(path: str | os.PathLike[str]) -> np.ndarray:
+    """A saliency / fixation / density map as float64 ``(H, W)``.
+
+    Images are converted to grayscale (Pillow ``"L"`` for colour) and divided by their
+    type's maximum (255 for 8 bit, 65535 for 16 bit), so they lie in ``[0, 1]``;
+    ``.npy`` files are read as they are (must be 2-D). MIT1003's ``fixation_maps`` are
+    JPEG: lossy, compare against them with a tolerance.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"map not found: {path}")
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: cannot read as .npy ({exc})") from None
+        if arr.ndim != 2:
+            raise ValueError(f"{path}: expected a 2-D (H, W) map, got shape {arr.shape}")
+        return np.asarray(arr, dtype=np.float64)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64)
+                scale = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+                return arr / scale
+            if img.mode == "F":
+                return np.asarray(img, dtype=np.float64)
+            if img.mode not in ("L", "1"):
+                img = img.convert("L")
+            return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{path}: cannot read as an image ({exc})") from None
+
+
+def list_maps(folder: str | os.PathLike[str]) -> dict[str, Path]:
+    """``{stem: path}`` of the map files in a folder (suffixes in :data:`MAP_SUFFIXES`).
+
+    Raises ``ValueError`` when two files share a stem (``a.png`` and ``a.npy``).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder not found: {folder}")
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in MAP_SUFFIXES and not p.name.startswith("."):
+            if p.stem in out:
+                raise ValueError(f"{folder}: two maps for {p.stem!r}: {out[p.stem].name}, {p.name}")
+            out[p.stem] = p
+    return out
+
+
+def mit1003_pairs(root: str | os.PathLike[str]) -> list[tuple[Path, Path]]:
+    """``(stimulus, fixation map)`` paths of MIT1003 (Judd et al., ICCV 2009).
+
+    ``root`` holds ``stimuli/<name>.jpeg|.jpg`` and ``fixation_maps/<name>_fixMap.jpg``
+    (or ``<name>.jpg``); only stimuli with a map are returned, sorted by name.
+    """
+    root = Path(root)
+    stim_dir, map_dir = root / "stimuli", root / "fixation_maps"
+    for d in (stim_dir, map_dir):
+        if not d.is_dir():
+            raise FileNotFoundError(f"MIT1003 folder not found: {d}")
+    maps = {}
+    for p in map_dir.iterdir():
+        stem = p.stem[: -len("_fixMap")] if p.stem.endswith("_fixMap") else p.stem
+        maps[stem] = p
+    pairs = []
+    for p in sorted(stim_dir.iterdir()):
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.stem in maps:
+            pairs.append((p, maps[p.stem]))
+    return pairs

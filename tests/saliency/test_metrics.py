@@ -1,0 +1,421 @@
+"""Tests of attnvision.saliency.metrics: MATLAB definitions, pysaliency parity, edge cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from _data import require_data
+from attnvision.saliency import metrics as M
+from attnvision.saliency.density import density_map, fixation_map
+
+
+# ------------------------------------------------------------------ MATLAB re-implementations
+def matlab_auc_judd(s: np.ndarray, f: np.ndarray, rng: np.random.Generator) -> float:
+    """AUC_Judd.m line by line, with its jitter (rand / 1e7)."""
+    s = s + rng.random(s.shape) / 1e7
+    s = (s - s.min()) / (s.max() - s.min())
+    flat, fix = s.ravel(), f.ravel() > 0
+    sth = np.sort(flat[fix])[::-1]
+    n_fix, n_pix = sth.size, flat.size
+    ordered = np.sort(flat)
+    tp = np.zeros(n_fix + 2)
+    fp = np.zeros(n_fix + 2)
+    tp[-1] = fp[-1] = 1
+    for i, th in enumerate(sth, start=1):
+        above = n_pix - np.searchsorted(ordered, th, side="left")
+        tp[i] = i / n_fix
+        fp[i] = (above - i) / (n_pix - n_fix)
+    return float(np.sum(np.diff(fp) * (tp[1:] + tp[:-1]) / 2))
+
+
+def matlab_fixed_step_auc(sth: np.ndarray, randfix: np.ndarray, step: float) -> float:
+    """The split loop of AUC_Borji.m / AUC_shuffled.m."""
+    aucs = []
+    for s in range(randfix.shape[1]):
+        cur = randfix[:, s]
+        top = max(sth.max(), cur.max())
+        thresholds = (np.arange(int(np.floor(top / step + 1e-9)) + 1) * step)[::-1]
+        tp = [0.0] + [np.mean(sth >= th) for th in thresholds] + [1.0]
+        fp = [0.0] + [np.mean(cur >= th) for th in thresholds] + [1.0]
+        tp, fp = np.array(tp), np.array(fp)
+        aucs.append(np.sum(np.diff(fp) * (tp[1:] + tp[:-1]) / 2))
+    return float(np.mean(aucs))
+
+
+def _unit(s):
+    return (s - s.min()) / (s.max() - s.min())
+
+
+def _random_fixations(rng, shape, n):
+    f = np.zeros(shape)
+    f.flat[rng.choice(f.size, n, replace=False)] = 1
+    return f
+
+
+# ------------------------------------------------------------------ known values
+def test_auc_judd_known_value():
+    # MATLAB: points (0,0), (0,.5), (.5,1), (1,1) -> 0.875
+    s = np.array([[3.0, 2.0, 1.0, 0.0]])
+    f = np.array([[1, 0, 1, 0]])
+    assert M.auc_judd(s, f) == pytest.approx(0.875, abs=1e-15)
+
+
+def test_auc_judd_perfect_and_reversed():
+    rng = np.random.default_rng(0)
+    f = _random_fixations(rng, (20, 20), 10)
+    s = f + 0.01 * rng.random(f.shape)
+    n_fix, n_neg = 10, 390
+    # every negative lies below all fixations -> area 1
+    assert M.auc_judd(s, f) == pytest.approx(1.0)
+    # every negative above all fixations -> each adds 0.5 / n_fix
+    assert M.auc_judd(-s, f) == pytest.approx(0.5 / n_fix)
+    assert n_neg > 0
+
+
+def test_nss_known_value_uses_sample_std():
+    s = np.array([[0.0, 1.0], [2.0, 3.0]])
+    f = np.array([[0, 0], [0, 1]])
+    expected = (3 - 1.5) / np.std([0, 1, 2, 3], ddof=1)
+    assert M.nss(s, f) == pytest.approx(expected, abs=1e-15)
+
+
+def test_cc_sim_kld_identical_maps():
+    rng = np.random.default_rng(1)
+    g = rng.random((16, 20))
+    assert M.cc(g, g) == pytest.approx(1.0)
+    assert M.sim(g, g) == pytest.approx(1.0)
+    assert M.kld(g, g) == pytest.approx(0.0, abs=1e-12)
+    assert M.cc(-g, g) == pytest.approx(-1.0)
+
+
+def test_kld_matches_formula():
+    rng = np.random.default_rng(2)
+    s, g = rng.random((8, 9)), rng.random((8, 9))
+    p, q = g / g.sum(), s / s.sum()
+    eps = 2.2204e-16
+    assert M.kld(s, g) == pytest.approx(np.sum(p * np.log(eps + p / (q + eps))), rel=1e-12)
+
+
+def test_info_gain_definition_and_self():
+    rng = np.random.default_rng(3)
+    s, b = rng.random((10, 12)), rng.random((10, 12))
+    f = _random_fixations(rng, s.shape, 7)
+    p = _unit(s) / _unit(s).sum()
+    pb = _unit(b) / _unit(b).sum()
+    eps = 2.2204e-16
+    fix = f > 0
+    expected = np.mean(np.log2(eps + p[fix]) - np.log2(eps + pb[fix]))
+    assert M.info_gain(s, f, b) == pytest.approx(expected, rel=1e-12)
+    assert M.info_gain(s, f, s) == 0.0
+
+
+def test_emd_known_values():
+    a = np.zeros((6, 6))
+    a[1, 1] = 1.0
+    b = np.zeros((6, 6))
+    b[4, 5] = 1.0
+    # histogram matching gives b the values of a; one unit of mass moves 5 cells
+    assert M.emd(b, a, downscale=1) == pytest.approx(5.0, abs=1e-9)
+    assert M.emd(a, a, downscale=1) == pytest.approx(0.0, abs=1e-9)
+    two = np.zeros((4, 8))
+    two[0, 0] = two[0, 7] = 1.0
+    shifted = np.zeros((4, 8))
+    shifted[3, 0] = shifted[3, 7] = 1.0
+    assert M.emd(shifted, two, downscale=1) == pytest.approx(3.0, abs=1e-9)
+    # block-mean reduction: a 4x4 block maps to one cell
+    big = np.kron(a, np.ones((4, 4)))
+    assert M.emd(np.kron(b, np.ones((4, 4))), big, downscale=4) == pytest.approx(5.0, abs=1e-9)
+
+
+# ------------------------------------------------------------------ AUC-Judd expectation
+def test_auc_judd_is_the_expectation_of_matlab_jitter():
+    """Ties broken by MATLAB's jitter: our closed form equals the Monte Carlo mean."""
+    rng = np.random.default_rng(4)
+    s = rng.integers(0, 4, size=(12, 15)).astype(float)  # heavy ties
+    f = _random_fixations(rng, s.shape, 30)
+    runs = np.array([matlab_auc_judd(s, f, np.random.default_rng(k)) for k in range(2000)])
+    se = runs.std(ddof=1) / np.sqrt(runs.size)
+    assert se > 0
+    assert abs(M.auc_judd(s, f) - runs.mean()) < 4 * se
+
+
+def test_auc_judd_constant_map_expectation():
+    rng = np.random.default_rng(5)
+    f = _random_fixations(rng, (6, 7), 5)
+    c = np.full((6, 7), 0.3)
+    assert M.auc_judd(c, f) == pytest.approx(0.5 + 0.5 / 6, abs=1e-15)
+    runs = np.array([matlab_auc_judd(c, f, np.random.default_rng(k)) for k in range(2000)])
+    assert abs(M.auc_judd(c, f) - runs.mean()) < 4 * runs.std(ddof=1) / np.sqrt(runs.size)
+
+
+def test_auc_judd_equals_matlab_without_ties():
+    rng = np.random.default_rng(6)
+    s = rng.random((25, 30))
+    f = _random_fixations(rng, s.shape, 40)
+    # jitter of 1e-7 cannot reorder these values (gaps >> 1e-7 with overwhelming odds)
+    gaps = np.diff(np.sort(s.ravel()))
+    assert gaps.min() > 2e-7
+    ours = M.auc_judd(s, f)
+    assert ours == pytest.approx(matlab_auc_judd(s, f, np.random.default_rng(0)), abs=1e-6)
+
+
+def test_auc_counts_exact_for_values_sharing_a_bucket():
+    """Values closer than a histogram bucket must still be compared exactly."""
+    rng = np.random.default_rng(7)
+    base = rng.random((40, 50))
+    s = base.copy()
+    s[:20] = 0.5 + rng.integers(0, 3, size=(20, 50)) * 1e-13  # many near-identical values
+    f = _random_fixations(rng, s.shape, 60)
+    flat, fix = s.ravel(), f.ravel() > 0
+    u = np.unique(flat[fix])
+    ge, gt = M._count_ge_gt(flat, u, flat.min(), flat.max())
+    assert np.array_equal(ge, [(flat >= v).sum() for v in u])
+    assert np.array_equal(gt, [(flat > v).sum() for v in u])
+
+
+# ------------------------------------------------------------------ Borji / shuffled
+def test_auc_borji_matches_matlab_loop_for_the_same_draws():
+    rng = np.random.default_rng(8)
+    s = rng.random((30, 40)) ** 3
+    f = _random_fixations(rng, s.shape, 25)
+    ours = M.auc_borji(s, f, n_splits=20, seed=11)
+    draws = np.random.default_rng(11).integers(0, s.size, size=(25, 20))
+    flat = _unit(s).ravel()
+    expected = matlab_fixed_step_auc(flat[f.ravel() > 0], flat[draws], 0.1)
+    assert ours == pytest.approx(expected, abs=1e-12)
+    assert M.auc_borji(s, f, seed=3) == M.auc_borji(s, f, seed=3)
+    assert M.auc_borji(s, f, seed=3) != M.auc_borji(s, f, seed=4)
+
+
+def test_auc_shuffled_matches_matlab_loop_for_the_same_draws():
+    rng = np.random.default_rng(9)
+    s = rng.random((30, 40))
+    f = _random_fixations(rng, s.shape, 25)
+    other = _random_fixations(rng, s.shape, 60)
+    ours = M.auc_shuffled(s, f, other, n_splits=15, seed=5)
+    gen = np.random.default_rng(5)
+    ind = np.flatnonzero(other.ravel() > 0)
+    picks = np.stack([ind[gen.permutation(ind.size)[:25]] for _ in range(15)], axis=1)
+    flat = _unit(s).ravel()
+    expected = matlab_fixed_step_auc(flat[f.ravel() > 0], flat[picks], 0.1)
+    assert ours == pytest.approx(expected, abs=1e-12)
+    # shuffled AUC discounts centre bias: a centre map scores lower than its Borji AUC
+    # when the other images' fixations are centred too (checked on real data below)
+
+
+def test_auc_shuffled_empty_other_map_raises():
+    f = np.zeros((5, 5))
+    f[2, 2] = 1
+    with pytest.raises(ValueError, match="other_fixation_map"):
+        M.auc_shuffled(np.random.default_rng(0).random((5, 5)), f, np.zeros((5, 5)))
+
+
+# ------------------------------------------------------------------ edge cases
+def test_constant_and_zero_maps_are_defined():
+    f = np.zeros((5, 6))
+    f[1, 2] = f[3, 4] = 1
+    c = np.full((5, 6), 2.0)
+    g = np.random.default_rng(0).random((5, 6))
+    assert M.nss(c, f) == 0.0
+    assert M.cc(c, g) == 0.0
+    assert M.cc(g, c) == 0.0
+    assert M.auc_borji(c, f) == pytest.approx(0.5)
+    assert M.auc_shuffled(c, f, f) == pytest.approx(0.5)
+    assert M.sim(c, g) == pytest.approx(np.minimum(1 / 30, _unit(g) / _unit(g).sum()).sum())
+    z = np.zeros((5, 6))
+    assert M.sim(z, g) == 0.0
+    assert np.isfinite(M.kld(z, g)) and M.kld(z, g) > 30  # zero map keeps zero mass
+    assert np.isfinite(M.info_gain(c, f, g))
+
+
+def test_no_fixations_give_nan():
+    s = np.random.default_rng(0).random((4, 4))
+    none = np.zeros((4, 4))
+    for fn in (M.nss, M.auc_judd, M.auc_borji):
+        assert np.isnan(fn(s, none))
+    assert np.isnan(M.info_gain(s, none, s))
+
+
+def test_single_fixation():
+    rng = np.random.default_rng(10)
+    s = rng.random((9, 11))
+    f = np.zeros_like(s)
+    f[4, 5] = 1
+    rank_below = np.sum(s < s[4, 5])
+    # one fixation: negatives above it add 1/2, below it 1
+    expected = (rank_below + 0.5 * (s.size - 1 - rank_below)) / (s.size - 1)
+    assert M.auc_judd(s, f) == pytest.approx(expected)
+    assert M.nss(s, f) == pytest.approx((s[4, 5] - s.mean()) / s.std(ddof=1))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_inf_rejected(bad):
+    s = np.ones((4, 4))
+    s[1, 1] = bad
+    f = np.eye(4)
+    for fn in (M.nss, M.auc_judd, M.cc, M.kld, M.sim):
+        with pytest.raises(ValueError, match="finite"):
+            fn(s, f)
+    with pytest.raises(ValueError, match="finite"):
+        M.cc(np.ones((4, 4)) + np.eye(4), s)
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(4, 5\).*\(4, 4\)"):
+        M.nss(np.ones((4, 4)), np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(4, 4\)"):
+        M.cc(np.ones((4, 4)), np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        M.sim(np.ones(4), np.ones(4))
+
+
+def test_bad_types_and_options():
+    with pytest.raises(TypeError):
+        M.nss("map", np.ones((2, 2)))
+    with pytest.raises(ValueError, match="n_splits"):
+        M.auc_borji(np.ones((3, 3)), np.eye(3), n_splits=0)
+    with pytest.raises(ValueError, match="step_size"):
+        M.auc_borji(np.ones((3, 3)), np.eye(3), step_size=0)
+    with pytest.raises(ValueError, match="seed"):
+        M.auc_borji(np.ones((3, 3)), np.eye(3), seed=None)
+    with pytest.raises(ValueError, match="every pixel"):
+        M.auc_judd(np.random.default_rng(0).random((2, 2)), np.ones((2, 2)))
+
+
+def test_batches_equal_loops():
+    rng = np.random.default_rng(11)
+    batch = rng.random((3, 10, 12))
+    f = _random_fixations(rng, (10, 12), 8)
+    g = rng.random((10, 12))
+    for fn, other in ((M.nss, f), (M.auc_judd, f), (M.cc, g), (M.kld, g), (M.sim, g)):
+        out = fn(batch, other)
+        assert out.shape == (3,)
+        assert np.allclose(out, [fn(m, other) for m in batch], rtol=0, atol=1e-14)
+
+
+def test_cc_stays_exact_under_large_offsets():
+    rng = np.random.default_rng(12)
+    a, b = rng.random((30, 30)), rng.random((30, 30))
+    ref = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    assert M.cc(a + 1e9, b + 1e9) == pytest.approx(ref, abs=1e-6)
+    assert M.nss(a + 1e9, a > 0.9) == pytest.approx(M.nss(a, a > 0.9), abs=1e-6)
+
+
+# ------------------------------------------------------------------ evaluator
+def test_evaluator_means_and_determinism():
+    rng = np.random.default_rng(13)
+    names = ["auc_judd", "auc_borji", "auc_shuffled", "nss", "cc", "kld", "sim", "info_gain"]
+    data = []
+    for _ in range(3):
+        s = rng.random((12, 14))
+        f = _random_fixations(rng, s.shape, 6)
+        data.append((s, f, rng.random(s.shape), _random_fixations(rng, s.shape, 20)))
+    base = rng.random((12, 14))
+
+    def run(metrics):
+        ev = M.SaliencyEvaluator(metrics, seed=7)
+        for s, f, g, o in data:
+            ev.update(s, f, g, other_fixation_map=o, baseline_map=base)
+        return ev
+
+    ev = run(names)
+    res = ev.results()
+    assert set(res) == set(names)
+    assert res["nss"] == pytest.approx(np.mean([M.nss(s, f) for s, f, _, _ in data]))
+    assert res["cc"] == pytest.approx(np.mean([M.cc(s, g) for s, _, g, _ in data]))
+    assert res["auc_judd"] == pytest.approx(np.mean([M.auc_judd(s, f) for s, f, _, _ in data]))
+    # the random metrics do not depend on which other metrics are selected
+    assert run(["auc_borji"]).results()["auc_borji"] == res["auc_borji"]
+    assert run(names).results() == res
+    assert ev.counts() == dict.fromkeys(names, 3)
+
+
+def test_evaluator_errors_and_nan_images():
+    with pytest.raises(ValueError, match="unknown metric 'aucjudd'.*auc_judd"):
+        M.SaliencyEvaluator(["aucjudd"])
+    ev = M.SaliencyEvaluator(["nss", "cc"])
+    with pytest.raises(ValueError, match="density_map"):
+        ev.update(np.ones((3, 3)), np.eye(3))
+    with pytest.raises(ValueError, match="before any update"):
+        ev.results()
+    s = np.random.default_rng(0).random((3, 3))
+    ev.update(s, np.zeros((3, 3)), s)
+    ev.update(s, np.eye(3), s)
+    assert ev.counts() == {"nss": 1, "cc": 2}
+    assert ev.results()["nss"] == pytest.approx(M.nss(s, np.eye(3)))
+
+
+# ------------------------------------------------------------------ pysaliency parity
+def _pysaliency():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pysaliency.metrics as pm
+        from pysaliency.roc import general_roc
+    return pm, general_roc
+
+
+def _check_against_pysaliency(s, fmap, gt):
+    pm, general_roc = _pysaliency()
+    fix = fmap > 0
+    ys, xs = np.nonzero(fix)
+    n = s.size
+    assert M.cc(s, gt) == pytest.approx(pm.CC(s, gt), abs=1e-6)
+    assert M.kld(s, gt) == pytest.approx(pm.MIT_KLDiv(s, gt), abs=1e-6)
+    assert M.nss(s, fmap) == pytest.approx(
+        pm.NSS(s, xs, ys).mean() * np.sqrt((n - 1) / n), abs=1e-6
+    )
+    assert M.sim(s, gt) == pytest.approx(pm.SIM(s - s.min(), gt - gt.min()), abs=1e-6)
+    fixvals = s[fix]
+    tie_free = np.unique(fixvals).size == fixvals.size and not np.isin(fixvals, s[~fix]).any()
+    pys_auc = general_roc(fixvals.astype(float), s[~fix].astype(float), judd=1)[0]
+    if tie_free:
+        assert M.auc_judd(s, fmap) == pytest.approx(pys_auc, abs=1e-9)
+    return tie_free
+
+
+def test_pysaliency_parity_synthetic_with_ties_and_constants():
+    rng = np.random.default_rng(14)
+    f = _random_fixations(rng, (20, 24), 15)
+    gt = density_map(np.argwhere(f > 0)[:, ::-1], (20, 24), 2.0)
+    tie_free = _check_against_pysaliency(rng.random((20, 24)), f, gt)
+    assert tie_free
+    ties = rng.integers(0, 3, size=(20, 24)).astype(float)
+    assert not _check_against_pysaliency(ties, f, gt)
+    pm, general_roc = _pysaliency()
+    # with ties pysaliency joins tied points by one segment; ours is the jitter expectation
+    pys = general_roc(ties[f > 0], ties[f == 0], judd=1)[0]
+    assert abs(M.auc_judd(ties, f) - pys) > 1e-3
+    # constant prediction: both define CC as 0 and KLD the same way
+    c = np.full((20, 24), 0.25)
+    assert M.cc(c, gt) == pm.CC(c, gt) == 0.0
+    assert M.kld(c, gt) == pytest.approx(pm.MIT_KLDiv(c, gt), abs=1e-9)
+    one = np.zeros_like(f)
+    one[5, 6] = 1
+    _check_against_pysaliency(rng.random((20, 24)), one, gt)
+
+
+def test_pysaliency_parity_on_osie():
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    from attnvision.saliency.datasets import read_osie_fixations
+
+    root = require_data("osie")
+    fixations = read_osie_fixations(root / "fixations.mat")
+    yy, xx = np.mgrid[0:600, 0:800]
+    centre = np.exp(-((xx - 399.5) ** 2 / (2 * 160.0**2) + (yy - 299.5) ** 2 / (2 * 120.0**2)))
+    checked_auc = 0
+    for name in ("1001.jpg", "1234.jpg", "1555.jpg"):
+        rows = fixations[name]
+        fmap = fixation_map(rows, (600, 800), warn=False)
+        gt = density_map(rows, (600, 800), 24.0)
+        img = Image.open(root / "stimuli" / name).convert("L")
+        blurred = gaussian_filter(np.asarray(img, dtype=np.float64) / 255.0, 8.0)
+        for pred in (centre, blurred, gt):
+            checked_auc += _check_against_pysaliency(pred, fmap, gt)
+        # the Gaussian centre map has ties (it is symmetric): AUC is the jitter expectation
+        assert 0.5 < M.auc_judd(centre, fmap) < 1.0
+    assert checked_auc >= 3
