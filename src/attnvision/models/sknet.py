@@ -26,7 +26,7 @@ from .resnet import ResNet, build_resnet
 __all__ = ["sk_conv_factory", "sknet50", "sknet101"]
 
 #: The paper's SK settings (Li et al. 2019, Sec. 3.3 / Table 1): r = 16, L = 32.
-SK_DEFAULTS: dict[str, Any] = {"rd_ratio": 1.0 / 16, "min_rd_channels": 32}
+SK_DEFAULTS: dict[str, Any] = {"rd_ratio": 1.0 / 16, "min_rd_channels": 32, "split_input": False}
 
 
 def sk_conv_factory(options: Mapping[str, Any] | None = None) -> Callable[..., nn.Module]:
