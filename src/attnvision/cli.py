@@ -105,7 +105,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("meta"), dict):
         raise UserError(f"{args.checkpoint} has no run config; was it written by attnvision train?")
-    config = config_from_dict(apply_overrides(ckpt["config"], list(args.overrides)))
+    config = config_from_dict(apply_overrides(ckpt["config"], list(args.items)))
     _, test = build_datasets(config.data)
     num_classes, in_channels = dataset_info(test)
     model = build_model(config.model, ckpt["meta"].get("num_classes", num_classes), in_channels)
@@ -130,7 +130,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "key=value overrides change it (e.g. data.root=DIR).",
     )
     p.add_argument("checkpoint")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("items", nargs="*", metavar="key=value")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -364,12 +364,62 @@ def _add_sod(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_cmd_sod_evaluate)
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from attnvision.engine.compare import DEMO_DEFAULTS, compare, format_table
+    from attnvision.engine.config import load_config
+
+    path, overrides = _split_config_args(args.items)
+    if args.attention:
+        names = [n.strip() for n in args.attention.split(",") if n.strip()]
+        overrides.append("compare.attention=[" + ",".join(names) + "]")
+    if args.data:
+        overrides.append(f"data.name={args.data}")
+        if args.data != "digits":
+            overrides.append("data.distortion=null")
+    if args.distortion:
+        overrides.append(f"data.distortion={args.distortion}")
+    if args.root:
+        overrides.append(f"data.root={args.root}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.out:
+        overrides.append(f"out={args.out}")
+    config = load_config(path, overrides, base=DEMO_DEFAULTS)
+    results = compare(config)
+    print(format_table(results))
+    print(f"report: {config.out}/report.md, {config.out}/report.html")
+    return 0
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="train one network per attention type and write a comparison report",
+        description=(
+            "Train one network per attention type (default: none, se, eca, cbam, stn) on one "
+            "dataset with one budget and write OUT/report.md, report.html, results.json, "
+            "results.csv, training curves and attention-map pictures. Default: cluttered "
+            "built-in digits (no network, no data needed). An optional YAML CONFIG and "
+            "key=value overrides set anything else (e.g. optim.lr=0.01)."
+        ),
+    )
+    p.add_argument("items", nargs="*", metavar="CONFIG|key=value")
+    p.add_argument("--out", help="report folder (default runs/compare)")
+    p.add_argument("--attention", help="comma-separated names, e.g. none,se,cbam,stn")
+    p.add_argument("--data", help="digits (default), mnist, cifar10 or folder")
+    p.add_argument("--distortion", help="e.g. cluttered, translated, rts (digits and mnist)")
+    p.add_argument("--root", help="data folder for mnist, cifar10 or folder")
+    p.add_argument("--epochs", type=int, help="epochs per model")
+    p.set_defaults(func=_cmd_compare)
+
+
 # Each entry adds one sub-command (or a group of them) to the parser.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_list,
     _add_train,
     _add_evaluate,
     _add_bench,
+    _add_compare,
     _add_sod,
 ]
 
@@ -392,7 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for user errors)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # key=value overrides may come after options (``train cfg.yaml --resume a.b=1``)
+        if isinstance(getattr(args, "items", None), list) and all(
+            "=" in e and not e.startswith("-") for e in extra
+        ):
+            args.items.extend(extra)
+        else:
+            parser.error("unrecognized arguments: " + " ".join(extra))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -18,11 +18,24 @@ from torch import nn
 
 class TinyNet(nn.Module):
     def __init__(
-        self, num_classes: int = 4, in_chans: int = 1, width: int = 4, drop: float = 0.2
+        self,
+        num_classes: int = 4,
+        in_chans: int = 1,
+        width: int = 4,
+        drop: float = 0.2,
+        attention: str | None = None,
+        attention_options: dict | None = None,
+        stn: bool = False,
     ) -> None:
         super().__init__()
+        from attnvision.layers import create_attention
+
+        self.stn = create_attention("stn", in_chans) if stn else nn.Identity()
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2)
+            nn.Conv2d(in_chans, width, 3, padding=1),
+            nn.ReLU(),
+            create_attention(attention, width, **(attention_options or {})),
+            nn.AdaptiveAvgPool2d(2),
         )
         self.drop = nn.Dropout(drop)
         self.head = nn.Linear(width * 4, num_classes)
@@ -43,11 +56,15 @@ class TinyNet(nn.Module):
                     time.sleep(600)
             if os.environ.get("TINY_SLEEP"):
                 time.sleep(float(os.environ["TINY_SLEEP"]))
-        return self.head(self.drop(self.features(x).flatten(1)))
+        return self.head(self.drop(self.features(self.stn(x)).flatten(1)))
 
 
 def tiny_net(num_classes: int = 4, in_chans: int = 1, **kwargs) -> nn.Module:
     return TinyNet(num_classes, in_chans, **kwargs)
+
+
+def tiny_st_net(num_classes: int = 4, in_chans: int = 1, **kwargs) -> nn.Module:
+    return TinyNet(num_classes, in_chans, stn=True, **kwargs)
 
 
 def make_tensors(path: Path, n_train: int = 64, n_test: int = 32, size: int = 8) -> Path:

@@ -105,6 +105,19 @@ class TrainConfig:
 
 
 @dataclass
+class CompareConfig:
+    """``attnvision compare``: one model per name in ``attention`` (``none`` for the plain
+    network; ``stn`` uses ``stn_model``, a spatial transformer in front of the network);
+    ``gallery`` test images in the attention-map pictures; ``latency_repeats`` forward
+    passes (batch 1, CPU) per latency figure."""
+
+    attention: list[str] = field(default_factory=lambda: ["none", "se", "eca", "cbam", "stn"])
+    stn_model: str = "st_cnn"
+    gallery: int = 6
+    latency_repeats: int = 30
+
+
+@dataclass
 class Config:
     """A whole run: ``out`` is the run folder (checkpoints, logs, resolved config)."""
 
@@ -113,6 +126,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     out: str = "runs/train"
 
     def to_dict(self) -> dict[str, Any]:

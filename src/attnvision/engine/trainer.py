@@ -374,6 +374,13 @@ def _fit(
     from tqdm.auto import tqdm
 
     net.train()
+    bar = tqdm(
+        total=steps_per_epoch * cfg.train.epochs,
+        initial=global_step,
+        dynamic_ncols=True,
+        leave=True,
+        disable=not (cfg.train.progress and info.is_main),
+    )
     last_eval = {"loss": float("nan"), "accuracy": float("nan")}
     for epoch in range(start_epoch, cfg.train.epochs):
         sampler.set_position(epoch, start_batch)
@@ -385,14 +392,7 @@ def _fit(
             generator=torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch),
             pin_memory=device.type == "cuda",
         )
-        bar = tqdm(
-            total=steps_per_epoch,
-            initial=start_batch,
-            leave=False,
-            dynamic_ncols=True,
-            desc=f"{desc or cfg.model.name} epoch {epoch + 1}/{cfg.train.epochs}",
-            disable=not (cfg.train.progress and info.is_main),
-        )
+        bar.set_description(f"{desc or cfg.model.name} epoch {epoch + 1}/{cfg.train.epochs}")
         step_in_epoch = start_batch
         if start_batch == 0:
             partial = [0.0, 0.0, 0.0]
@@ -433,7 +433,6 @@ def _fit(
                 )
                 if tb is not None:
                     tb.add_scalar("train/loss", step_loss, global_step)
-            bar.set_postfix(loss=f"{step_loss:.3f}", refresh=False)
             bar.update(1)
             if (
                 cfg.train.checkpoint_every
@@ -444,7 +443,6 @@ def _fit(
                 tick = time.perf_counter()
                 checkpoint(epoch, step_in_epoch)
         train_seconds += time.perf_counter() - tick
-        bar.close()
         sums = all_reduce_sum(partial, info, device)
         last_eval = evaluate(
             model, test_set, batch_size=cfg.data.eval_batch_size, device=device, info=info
@@ -460,6 +458,7 @@ def _fit(
             "seconds": train_seconds,
         }
         history.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
         if logs is not None:
             logs[0].write({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
             if tb is not None:
@@ -468,6 +467,7 @@ def _fit(
         partial = [0.0, 0.0, 0.0]
         checkpoint(epoch + 1, 0)
 
+    bar.close()
     if history and math.isnan(last_eval["accuracy"]):
         last_eval = {"loss": history[-1]["test_loss"], "accuracy": history[-1]["test_acc"]}
     if not history:
