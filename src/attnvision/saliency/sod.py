@@ -517,7 +517,7 @@ def prepare(pred: Any, mask: Any, *, normalize: bool | None = None, resize: bool
         ValueError: empty or non-2-D input, NaN/inf, float values outside [0, 1], a dtype
             other than uint8/float, a non-binary mask, or shapes that differ without ``resize``.
     """
-    return _Image(pred, mask, normalize=normalize, resize=resize)
+    return _image(pred, mask, normalize, resize)
 
 
 def _image(pred: Any, mask: Any, normalize: bool | None, resize: bool) -> _Image:
