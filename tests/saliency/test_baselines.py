@@ -317,20 +317,40 @@ def test_frequency_tuned_known_values_for_a_square():
 # ----------------------------------------------------------------------------- real data
 
 
-def test_baselines_on_real_osie_images_predict_fixations():
-    """On 10 real OSIE images, every baseline puts fixations well above its mean (NSS)."""
-    from PIL import Image
+@pytest.fixture(scope="module")
+def osie() -> tuple:
+    """The OSIE folder and its fixations as {image name: (N, 2) 0-based (x, y)}."""
     from scipy.io import loadmat
 
     root = require_data("osie")
     records = loadmat(root / "fixations.mat", squeeze_me=True, struct_as_record=False)
-    by_name = {r.img: r for r in records["fixations"]}
+    points = {}
+    for record in records["fixations"]:
+        xs = np.concatenate([np.atleast_1d(s.fix_x) for s in record.subjects]) - 1
+        ys = np.concatenate([np.atleast_1d(s.fix_y) for s in record.subjects]) - 1
+        points[str(record.img)] = np.stack([xs, ys], axis=1).astype(np.float64)
+    return root, points
+
+
+def test_center_bias_default_is_close_to_the_fit_on_osie_training_images(osie):
+    _, points = osie
+    names = [f"{n}.jpg" for n in range(1001, 1501)]
+    fit = fit_center_bias([points[n] for n in names], [(600, 800)] * len(names))
+    # the values written in center_bias's docstring
+    np.testing.assert_allclose(fit["sigma_frac"], (0.194, 0.215), atol=5e-4)
+    np.testing.assert_allclose(fit["center"], (0.467, 0.501), atol=5e-4)
+    assert all(abs(v - bl.DEFAULT_CENTER_SIGMA_FRAC) < 0.02 for v in fit["sigma_frac"])
+
+
+def test_baselines_on_real_osie_images_predict_fixations(osie):
+    """On 10 real OSIE images, every baseline puts fixations well above its mean (NSS)."""
+    from PIL import Image
+
+    root, points = osie
     scores: dict[str, list[float]] = {"center_bias": [], "spectral_residual": [], "itti": []}
     for name in [f"{n}.jpg" for n in range(1001, 1011)]:
         image = np.asarray(Image.open(root / "stimuli" / name).convert("RGB"))
-        record = by_name[name]
-        xs = np.concatenate([np.atleast_1d(s.fix_x) for s in record.subjects]) - 1
-        ys = np.concatenate([np.atleast_1d(s.fix_y) for s in record.subjects]) - 1
+        xs, ys = points[name][:, 0], points[name][:, 1]
         inside = (xs >= 0) & (xs < image.shape[1]) & (ys >= 0) & (ys < image.shape[0])
         rows, cols = np.round(ys[inside]).astype(int), np.round(xs[inside]).astype(int)
         maps = (center_bias(image.shape), spectral_residual(image), itti_koch(image))
