@@ -1,0 +1,250 @@
+"""Dynamic Capacity Network (Almahairi et al., "Dynamic Capacity Networks", ICML 2016).
+
+A cheap *coarse* network reads the whole image and gives one feature vector per region
+(a ``patch_size`` x ``patch_size`` cell of a regular grid). The saliency of a region is
+the norm of the gradient of the entropy of the coarse prediction with respect to that
+region's coarse features (sec. 3.1, eq. 4-5). The ``k`` most salient regions are re-read
+by an expensive *fine* network, whose features replace the coarse ones there (eq. 3);
+the *top* network classifies the mixed feature map. The hint loss (sec. 3.2, eq. 6) pulls
+the coarse features of the chosen regions towards the fine ones.
+
+The forward pass returns a :class:`DCNOutput` with the logits, the chosen regions and the
+hint loss; the submodule ``selector`` outputs the regions too, so hooks can record them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import register_model
+
+
+@dataclass
+class DCNOutput:
+    """What :class:`DCN` returns.
+
+    Attributes:
+        logits: ``(N, num_classes)``.
+        regions: ``(N, k, 2)`` int64 ``(row, col)`` of the chosen regions on the region grid.
+        boxes: ``(N, k, 4)`` int64 pixel boxes ``(top, left, bottom, right)`` (exclusive end).
+        hint_loss: scalar, mean squared distance between coarse and (detached) fine features
+            of the chosen regions (0 when none are chosen).
+        saliency: ``(N, h, w)`` entropy-gradient norms (zeros for ``mode="fine"``).
+        coarse_logits: ``(N, num_classes)`` of the coarse-only prediction (``None`` for
+            ``mode="fine"``).
+    """
+
+    logits: torch.Tensor
+    regions: torch.Tensor
+    boxes: torch.Tensor
+    hint_loss: torch.Tensor
+    saliency: torch.Tensor
+    coarse_logits: torch.Tensor | None
+
+
+class TopKRegions(nn.Module):
+    """``(N, h, w)`` saliency -> ``(N, k, 2)`` ``(row, col)`` of the ``k`` largest values."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, saliency: torch.Tensor) -> torch.Tensor:
+        """Indices sorted by decreasing saliency (ties: lower flat index first)."""
+        width = saliency.shape[-1]
+        flat = saliency.flatten(1)
+        k = min(self.k, flat.shape[1])
+        index = torch.topk(flat, k, dim=1, sorted=True).indices
+        return torch.stack([index // width, index % width], dim=-1)
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    log_p = F.log_softmax(logits, dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1)
+
+
+class DCN(nn.Module):
+    """Dynamic Capacity Network: ``(N, C, H, W) -> DCNOutput``.
+
+    ``H`` and ``W`` must be multiples of ``patch_size`` (even); the region grid is
+    ``(H / patch_size, W / patch_size)``.
+
+    - coarse network ``coarse``: 2x average pooling, two conv 3x3 + ReLU, max-pool to one
+      vector per region -> ``(N, D, h, w)``;
+    - fine network ``fine``: on each ``(C, p, p)`` patch, conv 3x3 x2, max-pool 2, conv 3x3
+      x2, global max-pool -> ``(D,)``;
+    - top network ``top``: conv 3x3 + ReLU, global max-pool, linear.
+
+    Args:
+        in_channels: input channels.
+        num_classes: number of classes.
+        k: number of regions re-read by the fine network.
+        patch_size: side of a region in pixels (even).
+        features: ``D``, the width of coarse and fine features.
+        coarse_width: hidden width of the coarse network.
+        fine_width: hidden width of the fine network.
+        mode: ``"dcn"`` (default), ``"coarse"`` (coarse features only) or ``"fine"`` (fine
+            features everywhere: the fine-only model).
+
+    Example:
+        >>> net = DCN(k=4, patch_size=10)
+        >>> out = net(torch.rand(2, 1, 100, 100))
+        >>> out.logits.shape, out.regions.shape
+        (torch.Size([2, 10]), torch.Size([2, 4, 2]))
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        k: int = 6,
+        patch_size: int = 10,
+        features: int = 64,
+        coarse_width: int = 24,
+        fine_width: int = 32,
+        mode: str = "dcn",
+    ) -> None:
+        super().__init__()
+        if patch_size < 2 or patch_size % 2:
+            raise ValueError(f"DCN expected an even patch_size >= 2, got {patch_size}")
+        if k < 0:
+            raise ValueError(f"DCN expected k >= 0, got {k}")
+        if mode not in ("dcn", "coarse", "fine"):
+            raise ValueError(f"DCN expected mode 'dcn', 'coarse' or 'fine', got {mode!r}")
+        self.in_channels = in_channels
+        self.patch_size = patch_size
+        self.mode = mode
+        self.coarse = nn.Sequential(
+            nn.AvgPool2d(2),
+            nn.Conv2d(in_channels, coarse_width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(coarse_width, features, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(patch_size // 2),
+        )
+        self.fine = nn.Sequential(
+            nn.Conv2d(in_channels, fine_width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(fine_width, fine_width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(fine_width, 2 * fine_width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(2 * fine_width, features, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(1),
+        )
+        self.top = nn.Sequential(
+            nn.Conv2d(features, features, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(1),
+            nn.Linear(features, num_classes),
+        )
+        self.selector = TopKRegions(k)
+
+    def _check(self, x: torch.Tensor) -> tuple[int, int]:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"DCN expected a torch.Tensor, got {type(x).__name__}")
+        p = self.patch_size
+        if x.dim() != 4 or x.shape[1] != self.in_channels or x.shape[2] % p or x.shape[3] % p:
+            raise ValueError(
+                f"DCN(patch_size={p}) expected input (N, {self.in_channels}, H, W) with H and "
+                f"W multiples of {p}, got {tuple(x.shape)}"
+            )
+        return x.shape[2] // p, x.shape[3] // p
+
+    def patches(self, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        """The input patches of ``regions`` ``(N, k, 2)``: ``(N * k, C, p, p)``."""
+        p = self.patch_size
+        n, c = x.shape[:2]
+        width = x.shape[3] // p
+        cols = F.unfold(x, kernel_size=p, stride=p)  # (N, C * p * p, h * w)
+        flat = (regions[..., 0] * width + regions[..., 1]).unsqueeze(1)  # (N, 1, k)
+        picked = torch.gather(cols, 2, flat.expand(-1, cols.shape[1], -1))  # (N, C*p*p, k)
+        return picked.transpose(1, 2).reshape(-1, c, p, p)
+
+    def fine_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The fine-only feature map ``(N, D, h, w)``: the fine network on every region."""
+        h, w = self._check(x)
+        grid = torch.stack(
+            torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), dim=-1
+        ).reshape(1, h * w, 2)
+        regions = grid.expand(x.shape[0], -1, -1).to(x.device)
+        fine = self.fine(self.patches(x, regions))  # (N * h * w, D)
+        return fine.reshape(x.shape[0], h, w, -1).permute(0, 3, 1, 2)
+
+    def region_saliency(self, coarse: torch.Tensor) -> torch.Tensor:
+        """``(N, D, h, w)`` coarse features -> ``(N, h, w)``: the L2 norm over ``D`` of the
+        gradient of the coarse prediction's entropy (eq. 4-5). Computed on a detached copy,
+        so it works under ``torch.no_grad()`` and does not touch parameter gradients."""
+        with torch.enable_grad():
+            leaf = coarse.detach().requires_grad_(True)
+            entropy = _entropy(self.top(leaf)).sum()
+            (grad,) = torch.autograd.grad(entropy, leaf)
+        return grad.norm(dim=1)
+
+    def _boxes(self, regions: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        top, left = regions[..., 0] * p, regions[..., 1] * p
+        return torch.stack([top, left, top + p, left + p], dim=-1)
+
+    def forward(self, x: torch.Tensor) -> DCNOutput:
+        """``(N, C, H, W)`` -> :class:`DCNOutput`."""
+        h, w = self._check(x)
+        n = x.shape[0]
+        if self.mode == "fine":
+            features = self.fine_features(x)
+            grid = torch.stack(
+                torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), dim=-1
+            )
+            regions = grid.reshape(1, h * w, 2).expand(n, -1, -1).to(x.device)
+            return DCNOutput(
+                logits=self.top(features),
+                regions=regions,
+                boxes=self._boxes(regions),
+                hint_loss=x.new_zeros(()),
+                saliency=x.new_zeros((n, h, w)),
+                coarse_logits=None,
+            )
+        coarse = self.coarse(x)  # (N, D, h, w)
+        coarse_logits = self.top(coarse)
+        saliency = self.region_saliency(coarse)
+        if self.mode == "coarse" or self.selector.k == 0:
+            regions = torch.zeros((n, 0, 2), dtype=torch.int64, device=x.device)
+            return DCNOutput(
+                coarse_logits,
+                regions,
+                self._boxes(regions),
+                x.new_zeros(()),
+                saliency,
+                coarse_logits,
+            )
+        regions = self.selector(saliency)  # (N, k, 2)
+        k = regions.shape[1]
+        fine = self.fine(self.patches(x, regions)).reshape(n, k, -1).transpose(1, 2)  # (N, D, k)
+        flat_index = (regions[..., 0] * w + regions[..., 1]).unsqueeze(1).expand_as(fine)
+        coarse_flat = coarse.flatten(2)  # (N, D, h * w)
+        mixed = coarse_flat.scatter(2, flat_index, fine).reshape_as(coarse)
+        chosen = torch.gather(coarse_flat, 2, flat_index)
+        hint = (chosen - fine.detach()).pow(2).sum(dim=1).mean()
+        return DCNOutput(
+            logits=self.top(mixed),
+            regions=regions,
+            boxes=self._boxes(regions),
+            hint_loss=hint,
+            saliency=saliency,
+            coarse_logits=coarse_logits,
+        )
+
+
+@register_model("dcn")
+def dcn(num_classes: int = 10, in_channels: int = 1, **kwargs: object) -> DCN:
+    """Dynamic Capacity Network (Almahairi et al. 2016); ``k``, ``patch_size``, ``mode``
+    and widths are options. The forward pass returns a :class:`DCNOutput`."""
+    return DCN(in_channels, num_classes, **kwargs)  # type: ignore[arg-type]
