@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +109,9 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
                 "import or run code, which weights_only loading forbids)"
             ) from exc
         raise ValueError(f"{p} is not a readable checkpoint ({first})") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, AttributeError) as exc:
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as exc:  # any other failure of the reader: not a usable file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(
             f"{p} is not a readable checkpoint (truncated or corrupt: {first})"

@@ -24,6 +24,36 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from .config import DataConfig, ModelConfig
 
 
+class ReadableItems(Dataset):
+    """Wraps a dataset so that an item that cannot be read (a file that is not an image, a
+    truncated file) raises ``ValueError`` naming the item, instead of a decoder's own
+    ``OSError``; everything else passes through."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except (FileNotFoundError, PermissionError):
+            raise
+        except (OSError, SyntaxError) as exc:  # PIL raises these for undecodable files
+            raise ValueError(f"dataset item {index} could not be read: {exc}") from exc
+
+
+def _unwrap(ds: Dataset) -> tuple[Dataset, list[int] | None]:
+    indices: list[int] | None = None
+    while isinstance(ds, (Subset, ReadableItems)):
+        if isinstance(ds, Subset):
+            idx = list(ds.indices)
+            indices = idx if indices is None else [idx[i] for i in indices]
+        ds = ds.dataset
+    return ds, indices
+
+
 def _tensor_datasets(root: str | None) -> tuple[Dataset, Dataset]:
     if not root:
         raise ValueError("data.name=tensors expected data.root to name a .pt file, got none")
@@ -88,6 +118,7 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
         test = create_dataset(
             cfg.name, train=False, distortion=cfg.distortion, seed=cfg.seed, **kwargs
         )
+    train, test = ReadableItems(train), ReadableItems(test)
     if cfg.limit_train:
         train = Subset(train, range(min(cfg.limit_train, len(train))))
     if cfg.limit_test:
@@ -101,11 +132,7 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
 
 
 def _labels(ds: Dataset) -> torch.Tensor | None:
-    base = ds
-    indices = None
-    while isinstance(base, Subset):
-        indices = base.indices if indices is None else [base.indices[i] for i in indices]
-        base = base.dataset
+    base, indices = _unwrap(ds)
     if isinstance(base, TensorDataset):
         labels = base.tensors[1]
     else:
@@ -113,7 +140,7 @@ def _labels(ds: Dataset) -> torch.Tensor | None:
         if targets is None:
             return None
         labels = torch.as_tensor(targets)
-    return labels[list(indices)] if indices is not None else labels
+    return labels[indices] if indices is not None else labels
 
 
 def dataset_info(ds: Dataset) -> tuple[int, int]:
@@ -125,9 +152,7 @@ def dataset_info(ds: Dataset) -> tuple[int, int]:
             f"{type(image).__name__}"
             + (f" with shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else "")
         )
-    base = ds
-    while isinstance(base, Subset):
-        base = base.dataset
+    base, _ = _unwrap(ds)
     classes = getattr(base, "classes", None) or getattr(base, "num_classes", None)
     if isinstance(classes, int):
         num_classes = classes
