@@ -42,6 +42,7 @@ from scipy import ndimage
 
 __all__ = [
     "DEFAULT_CENTER_SIGMA_FRAC",
+    "OSIE_CENTER_FIT",
     "center_bias",
     "fit_center_bias",
     "frequency_tuned",
@@ -52,6 +53,13 @@ __all__ = [
 
 #: Default width of :func:`center_bias`: the standard deviation as a fraction of each side.
 DEFAULT_CENTER_SIGMA_FRAC = 0.2
+
+#: :func:`fit_center_bias` on OSIE's fixations of images 1001-1500 (the benchmark's training
+#: images; 1501-1600 are its test images), rounded: ``center_bias(shape, **OSIE_CENTER_FIT)``.
+OSIE_CENTER_FIT: dict[str, tuple[float, float]] = {
+    "sigma_frac": (0.194, 0.215),
+    "center": (0.467, 0.501),
+}
 
 # ITU-R BT.601 luma weights, as MATLAB's rgb2gray (used by Hou and Zhang's code).
 _LUMA = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
@@ -132,7 +140,9 @@ def _check_shape(shape: Any, func: str) -> tuple[int, int]:
     try:
         dims = tuple(int(d) for d in shape)
     except TypeError:
-        raise TypeError(f"{func}() expected a shape (H, W), got {shape!r}") from None
+        raise TypeError(f"{func}() expected a shape (H, W) of integers, got {shape!r}") from None
+    except ValueError:
+        raise ValueError(f"{func}() expected a shape (H, W) of integers, got {shape!r}") from None
     if len(dims) not in (2, 3) or dims[0] <= 0 or dims[1] <= 0:
         raise ValueError(f"{func}() expected a shape (H, W) of positive sizes, got {shape!r}")
     return dims[0], dims[1]
@@ -175,8 +185,9 @@ def center_bias(
         sigma_frac: standard deviation as a fraction of each side, one number or
             ``(sy, sx)``. The default 0.2 is a round value close to the maximum-likelihood
             fit to OSIE's fixations on images 1001-1500 (``sy = 0.194``, ``sx = 0.215``,
-            centre ``(0.467, 0.501)``: observers look slightly above the middle); see
-            :func:`fit_center_bias` and ``benchmarks/saliency_baselines.py``.
+            centre ``(0.467, 0.501)``: observers look slightly above the middle); that fit
+            is :data:`OSIE_CENTER_FIT` (see :func:`fit_center_bias` and
+            ``benchmarks/saliency_baselines.py``).
         center: ``(cy, cx)`` in normalised coordinates; ``(0.5, 0.5)`` is the image centre.
 
     Returns:
@@ -558,7 +569,8 @@ def frequency_tuned(image: np.ndarray) -> np.ndarray:
     ``S(x, y) = || I_mu - I_whc(x, y) ||``: the Euclidean distance, in CIE L*a*b* (D65, see
     :func:`rgb_to_lab`), between the mean Lab vector of the image and each pixel of the image
     blurred with the 5 x 5 separable binomial kernel ``[1 4 6 4 1] / 16`` (mirrored borders;
-    the blur is applied to the Lab channels). The map is rescaled to ``[0, 1]``.
+    the blur is applied to the Lab channels). The map is rescaled to ``[0, 1]``. Unlike
+    the other maps it changes when the intensity is scaled (Lab is not linear in RGB).
 
     Args:
         image: ``(H, W, 3)`` or ``(H, W)``, ``uint8`` or float in ``[0, 1]``.
