@@ -413,6 +413,338 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+def _saliency_sizes(args: argparse.Namespace, stems: list[str]) -> dict[str, tuple[int, int]]:
+    """Image size per stem, from --shape or from the images in --stimuli."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    if args.shape:
+        h, w = args.shape
+        if h < 1 or w < 1:
+            raise UserError(f"expected a positive --shape H W, got {h} {w}")
+        return dict.fromkeys(stems, (h, w))
+    if not args.stimuli:
+        raise UserError("expected the image size: pass --shape H W or --stimuli DIR")
+    folder = Path(args.stimuli)
+    if not folder.is_dir():
+        raise UserError(f"stimuli folder not found: {folder}")
+    sizes = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"):
+            try:
+                with Image.open(p) as img:
+                    sizes[p.stem] = (img.height, img.width)
+            except OSError as exc:
+                raise UserError(f"{p}: cannot read as an image ({exc})") from None
+    return sizes
+
+
+def _cmd_saliency_maps(args: argparse.Namespace) -> int:
+    import warnings
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+    from tqdm import tqdm
+
+    from attnvision._utils import atomic_save
+    from attnvision.saliency.datasets import read_fixation_source
+    from attnvision.saliency.density import density_map, to_unit_range
+
+    if args.sigma_deg is not None:
+        if args.ppd is None:
+            raise UserError("--sigma-deg needs --ppd (pixels per degree of visual angle)")
+        sigma, unit = args.sigma_deg, "deg"
+    else:
+        sigma, unit = args.sigma_px, "px"
+    if not (sigma > 0) or (args.ppd is not None and not args.ppd > 0):
+        raise UserError(f"expected a positive sigma and ppd, got sigma={sigma} ppd={args.ppd}")
+    fixations = read_fixation_source(args.fixations, origin=1 if args.one_based else 0)
+    sizes = _saliency_sizes(args, list(fixations))
+    missing = sorted(set(fixations) - set(sizes))
+    if missing and not args.allow_missing:
+        raise UserError(
+            f"{len(missing)} fixation entries have no image in {args.stimuli}: "
+            f"{_short_list(missing)} (pass --allow-missing to skip them)"
+        )
+    if missing:
+        print(
+            f"attnvision saliency: warning: skipped {len(missing)} entries without an image: "
+            f"{_short_list(missing)}",
+            file=sys.stderr,
+        )
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stems = [s for s in fixations if s in sizes]
+    dropped_total, dropped_images, empty = 0, 0, []
+    for stem in tqdm(stems, unit="map", disable=args.quiet or None, file=sys.stderr, leave=False):
+        rows = fixations[stem]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                dens, dropped = density_map(
+                    rows, sizes[stem], sigma, unit=unit, ppd=args.ppd, return_dropped=True
+                )
+            except ValueError:
+                empty.append(stem)
+                continue
+        dropped_total += dropped
+        dropped_images += bool(dropped)
+        unit_map = to_unit_range(dens)
+        png = Image.fromarray(np.round(unit_map * 255.0).astype(np.uint8))
+        atomic_save(out_dir / f"{stem}.png", lambda f, png=png: png.save(f, format="PNG"))
+        if args.npy:
+            atomic_save(out_dir / f"{stem}.npy", lambda f, m=unit_map: np.save(f, m))
+    sigma_px = sigma * (args.ppd if unit == "deg" else 1.0)
+    print(f"wrote {len(stems) - len(empty)} maps to {out_dir} (sigma {sigma_px:g} px)")
+    if dropped_total:
+        print(
+            f"attnvision saliency: warning: dropped {dropped_total} fixations outside their "
+            f"image (in {dropped_images} images)",
+            file=sys.stderr,
+        )
+    if empty:
+        print(
+            f"attnvision saliency: warning: no fixation inside the image, no map written for "
+            f"{len(empty)}: {_short_list(empty)}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+_SALIENCY_FIXATION_METRICS = ("auc_judd", "auc_borji", "auc_shuffled", "nss", "info_gain")
+
+
+def _cmd_saliency_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from attnvision.saliency import metrics as M
+    from attnvision.saliency.datasets import (
+        list_maps,
+        read_fixation_source,
+        read_map,
+        resize_map,
+    )
+    from attnvision.saliency.density import fixation_map
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".json", ".csv"):
+        raise UserError(f"expected --out to end in .json or .csv, got {str(out)!r}")
+    names = [m.strip() for item in (args.metrics or []) for m in item.split(",") if m.strip()]
+    if not names:
+        names = list(M.DEFAULT_METRICS) if args.fixations else ["cc", "kld", "sim"]
+    needs_fix = [m for m in names if m in _SALIENCY_FIXATION_METRICS]
+    if needs_fix and not args.fixations:
+        raise UserError(f"metrics {', '.join(needs_fix)} need --fixations DIR|FILE.mat")
+    if "info_gain" in names and not args.baseline:
+        raise UserError("metric info_gain needs --baseline MAP")
+    evaluator = M.SaliencyEvaluator(names, seed=args.seed)
+    preds = list_maps(args.pred_dir)
+    gts = list_maps(args.gt_dir)
+    fixations = None
+    if args.fixations:
+        fixations = read_fixation_source(args.fixations, origin=1 if args.one_based else 0)
+    problems = []
+    no_pred = sorted(set(gts) - set(preds))
+    no_gt = sorted(set(preds) - set(gts))
+    if no_pred:
+        problems.append(
+            f"{len(no_pred)} ground-truth map(s) without a prediction: {_short_list(no_pred)}"
+        )
+    if no_gt:
+        problems.append(
+            f"{len(no_gt)} prediction(s) without a ground-truth map: {_short_list(no_gt)}"
+        )
+    no_fix = sorted(set(gts) - set(fixations)) if fixations is not None else []
+    if no_fix:
+        problems.append(
+            f"{len(no_fix)} ground-truth map(s) without fixations: {_short_list(no_fix)}"
+        )
+    if problems and not args.allow_missing:
+        raise UserError(
+            f"{args.pred_dir} and {args.gt_dir} do not match by file name: "
+            f"{'; '.join(problems)} (pass --allow-missing to evaluate the matched ones)"
+        )
+    for problem in problems:
+        print(f"attnvision saliency: warning: skipped {problem}", file=sys.stderr)
+    stems = [s for s in gts if s in preds and (fixations is None or s in fixations)]
+    if not stems:
+        raise UserError(f"no prediction in {args.pred_dir} matches a map in {args.gt_dir}")
+
+    def read(path: Path) -> np.ndarray:
+        try:
+            return read_map(path)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    shapes = {s: read(gts[s]).shape for s in stems} if fixations is not None else {}
+    fix_maps = {}
+    dropped_total = 0
+    for s in stems if fixations is not None else []:
+        fix_maps[s], dropped = fixation_map(
+            fixations[s], shapes[s], return_dropped=True, warn=False
+        )
+        dropped_total += dropped
+    rng = np.random.default_rng(args.seed)
+    baseline = read(Path(args.baseline)) if args.baseline else None
+    for stem in tqdm(stems, unit="img", disable=args.quiet or None, file=sys.stderr, leave=False):
+        gt = read(gts[stem])
+        pred = read(preds[stem])
+        if pred.shape != gt.shape:
+            if not args.resize:
+                raise UserError(
+                    f"prediction {preds[stem]} has shape {pred.shape} but ground truth "
+                    f"{gts[stem]} has shape {gt.shape} (pass --resize to resize predictions)"
+                )
+            pred = resize_map(pred, gt.shape)
+        kwargs = {}
+        if fixations is not None:
+            kwargs["fixation_map"] = fix_maps[stem]
+        if "auc_shuffled" in names:
+            others = [s for s in stems if s != stem]
+            if not others:
+                raise UserError("auc_shuffled needs fixations of at least 2 images")
+            pick = rng.choice(len(others), size=min(10, len(others)), replace=False)
+            other = np.zeros(gt.shape)
+            for i in pick:
+                rows = fixations[others[i]].copy()
+                oh, ow = shapes[others[i]]
+                rows[:, 0] *= gt.shape[1] / ow  # other images' fixations, scaled to this size
+                rows[:, 1] *= gt.shape[0] / oh
+                other += fixation_map(rows, gt.shape, warn=False)
+            kwargs["other_fixation_map"] = other
+        if baseline is not None:
+            kwargs["baseline_map"] = (
+                baseline if baseline.shape == gt.shape else resize_map(baseline, gt.shape)
+            )
+        try:
+            evaluator.update(pred, density_map=gt, name=stem, **kwargs)
+        except ValueError as exc:
+            raise UserError(f"{preds[stem]}: {exc}") from None
+    results = evaluator.results()
+    counts = evaluator.counts()
+    print(f"{'metric':<14} {'mean':>10} {'images':>7}")
+    for m in evaluator.metrics:
+        print(f"{m:<14} {results[m]:>10.4f} {counts[m]:>7}")
+    if dropped_total:
+        print(
+            f"attnvision saliency: warning: dropped {dropped_total} fixations outside their image",
+            file=sys.stderr,
+        )
+    if out is not None:
+        _write_saliency_results(out, evaluator, args, no_pred, no_gt, no_fix)
+        print(f"wrote {out}")
+    return 0
+
+
+def _write_saliency_results(out, evaluator, args, no_pred, no_gt, no_fix) -> None:
+    import csv
+    import io
+    import json
+
+    from attnvision._utils import atomic_write
+
+    metrics = list(evaluator.metrics)
+    if out.suffix.lower() == ".json":
+        payload = {
+            "pred_dir": str(args.pred_dir),
+            "gt_dir": str(args.gt_dir),
+            "fixations": str(args.fixations) if args.fixations else None,
+            "seed": args.seed,
+            "metrics": metrics,
+            "results": evaluator.results(),
+            "counts": evaluator.counts(),
+            "ground_truth_without_prediction": no_pred,
+            "predictions_without_ground_truth": no_gt,
+            "ground_truth_without_fixations": no_fix,
+            "per_image": evaluator.per_image,
+        }
+        with atomic_write(out, "w") as handle:
+            json.dump(payload, handle, indent=1, allow_nan=True)
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["image", *metrics])
+    for row in evaluator.per_image:
+        writer.writerow([row["name"], *(repr(float(row[m])) for m in metrics)])
+    res = evaluator.results()
+    writer.writerow(["(mean)", *(repr(res[m]) for m in metrics)])
+    with atomic_write(out, "w") as handle:
+        handle.write(buffer.getvalue())
+
+
+def _add_saliency(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "saliency", help="fixation saliency: ground-truth maps from fixations, evaluation"
+    )
+    commands = p.add_subparsers(dest="saliency_command", metavar="SALIENCY_COMMAND", required=True)
+    m = commands.add_parser(
+        "maps",
+        help="ground-truth saliency maps (PNG, 0..1) from eye fixations",
+        description="Pool each image's fixations, blur them with a Gaussian (sigma in pixels, "
+        "or in degrees with --ppd) and write OUT_DIR/<image>.png scaled to 0..255 "
+        "(and .npy with --npy). FIXATIONS is a folder of per-image .csv/.json files "
+        "(x, y[, observer, duration]) or an OSIE-style fixations.mat. Fixations outside "
+        "the image are dropped and counted, never moved.",
+    )
+    m.add_argument("fixations", metavar="FIXATIONS", help="folder of .csv/.json, or a .mat")
+    m.add_argument("out_dir", metavar="OUT_DIR", help="output folder")
+    sigma = m.add_mutually_exclusive_group(required=True)
+    sigma.add_argument("--sigma-deg", type=float, help="Gaussian sigma in degrees (needs --ppd)")
+    sigma.add_argument("--sigma-px", type=float, help="Gaussian sigma in pixels")
+    m.add_argument("--ppd", type=float, help="pixels per degree (OSIE: 24, see OSIE_PPD)")
+    m.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"), help="image size")
+    m.add_argument("--stimuli", help="folder of the images (their sizes), instead of --shape")
+    m.add_argument("--one-based", action="store_true", help="CSV/JSON coordinates are 1-based")
+    m.add_argument("--npy", action="store_true", help="also write the 0..1 map as .npy")
+    m.add_argument(
+        "--allow-missing", action="store_true", help="skip (and list) entries without an image"
+    )
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=_cmd_saliency_maps)
+
+    e = commands.add_parser(
+        "evaluate",
+        help="MIT-benchmark fixation metrics of predicted maps",
+        description="Evaluate the maps in PRED_DIR against the ground-truth density maps in "
+        "GT_DIR (matched by file name without extension) with the metrics of "
+        "attnvision.saliency.metrics. Fixation-based metrics (AUC, NSS, IG) need "
+        "--fixations. Prints the mean per metric; --out writes .csv (one row per image and "
+        "a '(mean)' row) or .json.",
+    )
+    e.add_argument("pred_dir", metavar="PRED_DIR", help="folder of predicted maps")
+    e.add_argument("gt_dir", metavar="GT_DIR", help="folder of ground-truth density maps")
+    e.add_argument("--fixations", help="folder of per-image .csv/.json, or a .mat (OSIE)")
+    e.add_argument(
+        "--metrics",
+        nargs="+",
+        help="metric names (space or comma separated): auc_judd auc_borji auc_shuffled nss "
+        "cc kld sim info_gain emd (default: auc_judd auc_borji nss cc kld sim, or cc kld "
+        "sim without --fixations)",
+    )
+    e.add_argument("--baseline", help="baseline map for info_gain (e.g. a centre bias)")
+    e.add_argument("--out", help="results file, .json or .csv (written atomically)")
+    e.add_argument(
+        "--resize",
+        action="store_true",
+        help="resize predictions to the ground truth (bilinear); otherwise a size mismatch "
+        "is an error",
+    )
+    e.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="evaluate the matched images when names do not match (they are still listed)",
+    )
+    e.add_argument("--seed", type=int, default=0, help="seed of AUC-Borji / shuffled AUC")
+    e.add_argument("--one-based", action="store_true", help="CSV/JSON coordinates are 1-based")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_saliency_evaluate)
+
+
 # Each entry adds one sub-command (or a group of them) to the parser.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_list,
@@ -421,6 +753,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_bench,
     _add_compare,
     _add_sod,
+    _add_saliency,
 ]
 
 

@@ -78,7 +78,9 @@ def test_list_maps(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     assert sorted(Ds.list_maps(tmp_path)) == ["a", "b"]
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "a.png")
-    with pytest.raises(ValueError, match="two maps for 'a'"):
+    assert Ds.list_maps(tmp_path)["a"].name == "a.npy"  # the exact map wins over its PNG
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "b.jpg")
+    with pytest.raises(ValueError, match="two maps for 'b'"):
         Ds.list_maps(tmp_path)
 
 

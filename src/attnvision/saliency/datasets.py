@@ -22,10 +22,12 @@ __all__ = [
     "list_maps",
     "mit1003_pairs",
     "read_fixation_file",
+    "read_fixation_source",
     "read_fixations_csv",
     "read_fixations_json",
     "read_map",
     "read_osie_fixations",
+    "resize_map",
 ]
 
 #: file suffixes read as per-image fixation lists
@@ -237,17 +239,24 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
 def list_maps(folder: str | os.PathLike[str]) -> dict[str, Path]:
     """``{stem: path}`` of the map files in a folder (suffixes in :data:`MAP_SUFFIXES`).
 
-    Raises ``ValueError`` when two files share a stem (``a.png`` and ``a.npy``).
+    When a stem has both a ``.npy`` and an image (as ``attnvision saliency maps --npy``
+    writes them), the ``.npy`` is used: it holds the exact values. Two images with the
+    same stem (``a.png`` and ``a.jpg``) raise ``ValueError``.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"folder not found: {folder}")
     out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in MAP_SUFFIXES and not p.name.startswith("."):
-            if p.stem in out:
-                raise ValueError(f"{folder}: two maps for {p.stem!r}: {out[p.stem].name}, {p.name}")
+        if not p.is_file() or p.suffix.lower() not in MAP_SUFFIXES or p.name.startswith("."):
+            continue
+        seen = out.get(p.stem)
+        if seen is None or seen.suffix.lower() != ".npy" and p.suffix.lower() == ".npy":
             out[p.stem] = p
+        elif p.suffix.lower() != ".npy" and seen.suffix.lower() != ".npy":
+            raise ValueError(f"{folder}: two maps for {p.stem!r}: {seen.name}, {p.name}")
+        elif p.suffix.lower() == ".npy":  # pragma: no cover - one .npy per stem on disk
+            raise ValueError(f"{folder}: two .npy maps for {p.stem!r}")
     return out
 
 
@@ -271,3 +280,47 @@ def mit1003_pairs(root: str | os.PathLike[str]) -> list[tuple[Path, Path]]:
         if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.stem in maps:
             pairs.append((p, maps[p.stem]))
     return pairs
+
+
+def read_fixation_source(path: str | os.PathLike[str], *, origin: int = 0) -> dict[str, np.ndarray]:
+    """``{image stem: fixations}`` from a folder of per-image ``.csv`` / ``.json`` files or
+    from an OSIE-style ``fixations.mat`` (image names lose their suffix: ``"1001"``).
+
+    Args:
+        path: the folder or the ``.mat`` file.
+        origin: 1 if the CSV/JSON coordinates are 1-based (a ``.mat`` always is and is
+            converted).
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".mat":
+        return {Path(name).stem: rows for name, rows in read_osie_fixations(path).items()}
+    if path.is_file():
+        raise ValueError(f"{path}: expected a folder of .csv/.json files or a .mat file")
+    if not path.is_dir():
+        raise FileNotFoundError(f"fixations not found: {path}")
+    out: dict[str, np.ndarray] = {}
+    for p in sorted(path.iterdir()):
+        if p.is_file() and p.suffix.lower() in FIXATION_SUFFIXES and not p.name.startswith("."):
+            if p.stem in out:
+                raise ValueError(f"{path}: two fixation files for {p.stem!r}")
+            out[p.stem] = read_fixation_file(p, origin=origin)
+    if not out:
+        raise ValueError(f"{path}: expected .csv or .json fixation files, found none")
+    return out
+
+
+def resize_map(saliency: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an ``(H, W)`` float map to ``shape`` (Pillow, mode ``"F"``).
+
+    Used only when asked for (``--resize``): metrics never resize silently.
+    """
+    from PIL import Image
+
+    arr = np.asarray(saliency, dtype=np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"expected an (H, W) map, got shape {arr.shape}")
+    h, w = (int(v) for v in shape)
+    if arr.shape == (h, w):
+        return arr.astype(np.float64)
+    img = Image.fromarray(arr, mode="F").resize((w, h), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.float64)
