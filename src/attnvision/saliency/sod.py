@@ -419,23 +419,27 @@ class _Image:
         y0, y1 = max(fg_rows[0] - 3, 0), min(fg_rows[-1] + 4, h)
         x0, x1 = max(fg_cols[0] - 3, 0), min(fg_cols[-1] + 4, w)
         window = (slice(y0, y1), slice(x0, x1))
-        spread = error[nearest[0][window], nearest[1][window]]
+        flat = nearest[0][window] * w
+        flat += nearest[1][window]
+        spread = error.ravel().take(flat)
         kernel = _gauss1d()
         spread = ndimage.correlate1d(spread, kernel, axis=0, mode="constant", cval=0.0)
         spread = ndimage.correlate1d(spread, kernel, axis=1, mode="constant", cval=0.0)
         inside = gt[window]
         fg_weighted = float(np.minimum(error[window][inside], spread[inside]).sum())
-        # Pixel importance: background errors weigh 2 - 0.5 ** (distance / 5).
-        dy = nearest[0] - np.arange(h, dtype=nearest.dtype)[:, None]
-        dx = nearest[1] - np.arange(w, dtype=nearest.dtype)[None, :]
-        if h * h + w * w >= 2**31:
-            dy, dx = dy.astype(np.int64), dx.astype(np.int64)
-        dist2 = dy * dy
-        dist2 += dx * dx
-        background = ~gt
-        distance = np.sqrt(dist2[background], dtype=np.float64)
-        importance = 2 - np.exp(np.log(0.5) / 5 * distance)
-        bg_weighted = float((error[background] * importance).sum())
+        # Pixel importance: background errors weigh 2 - 0.5 ** (distance / 5); only the
+        # background pixels with a nonzero error contribute.
+        contributing = error > 0
+        contributing &= ~gt
+        index = np.flatnonzero(contributing)
+        rows, cols = np.divmod(index, w)
+        rows -= nearest[0].ravel().take(index)
+        cols -= nearest[1].ravel().take(index)
+        rows *= rows
+        cols *= cols
+        rows += cols  # squared distance, exact in int64
+        importance = 2 - np.exp(np.log(0.5) / 5 * np.sqrt(rows, dtype=np.float64))
+        bg_weighted = float((error.ravel().take(index) * importance).sum())
         tp_w = self.n_fg - fg_weighted
         fp_w = bg_weighted
         recall = 1 - fg_weighted / self.n_fg
