@@ -62,6 +62,10 @@ class TopKRegions(nn.Module):
         return torch.stack([index // width, index % width], dim=-1)
 
 
+def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+
 def _entropy(logits: torch.Tensor) -> torch.Tensor:
     log_p = F.log_softmax(logits, dim=1)
     return -(log_p.exp() * log_p).sum(dim=1)
@@ -73,10 +77,10 @@ class DCN(nn.Module):
     ``H`` and ``W`` must be multiples of ``patch_size`` (even); the region grid is
     ``(H / patch_size, W / patch_size)``.
 
-    - coarse network ``coarse``: 2x average pooling, two conv 3x3 + ReLU, max-pool to one
-      vector per region -> ``(N, D, h, w)``;
-    - fine network ``fine``: on each ``(C, p, p)`` patch, conv 3x3 x2, max-pool 2, conv 3x3
-      x2, global max-pool -> ``(D,)``;
+    - coarse network ``coarse``: 2x average pooling, two conv 3x3 + BN + ReLU, max-pool to
+      one vector per region -> ``(N, D, h, w)``;
+    - fine network ``fine``: on each ``(C, p, p)`` patch, (conv 3x3 + BN + ReLU) x2,
+      max-pool 2, (conv 3x3 + BN + ReLU) x2, global max-pool -> ``(D,)``;
     - top network ``top``: conv 3x3 + ReLU, global max-pool, linear.
 
     Args:
@@ -120,22 +124,16 @@ class DCN(nn.Module):
         self.mode = mode
         self.coarse = nn.Sequential(
             nn.AvgPool2d(2),
-            nn.Conv2d(in_channels, coarse_width, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(coarse_width, features, 3, padding=1),
-            nn.ReLU(inplace=True),
+            *_conv_bn_relu(in_channels, coarse_width),
+            *_conv_bn_relu(coarse_width, features),
             nn.MaxPool2d(patch_size // 2),
         )
         self.fine = nn.Sequential(
-            nn.Conv2d(in_channels, fine_width, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(fine_width, fine_width, 3, padding=1),
-            nn.ReLU(inplace=True),
+            *_conv_bn_relu(in_channels, fine_width),
+            *_conv_bn_relu(fine_width, fine_width),
             nn.MaxPool2d(2),
-            nn.Conv2d(fine_width, 2 * fine_width, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(2 * fine_width, features, 3, padding=1),
-            nn.ReLU(inplace=True),
+            *_conv_bn_relu(fine_width, 2 * fine_width),
+            *_conv_bn_relu(2 * fine_width, features),
             nn.AdaptiveMaxPool2d(1),
             nn.Flatten(1),
         )
