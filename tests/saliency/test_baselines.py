@@ -269,6 +269,31 @@ def test_itti_koch_colour_channel_finds_an_isoluminant_blob():
     assert itti_koch(img.mean(axis=2)).max() == 0.0  # its intensity alone is flat
 
 
+def test_pyramid_levels_stay_in_register():
+    # a linear ramp: level-1 pixel k must hold the ramp's value at 2k + 0.5 (away from the
+    # mirrored borders), the pixel-centre geometry of the bilinear resizing across scales
+    ramp = np.tile(np.arange(32, dtype=np.float64), (8, 1))
+    down = bl._pyr_down(ramp)
+    assert down.shape == (4, 16)
+    np.testing.assert_allclose(down[:, 2:-2], np.tile(2 * np.arange(2, 14) + 0.5, (4, 1)))
+    assert bl._pyr_down(np.ones((7, 5))).shape == (4, 3)
+
+
+def test_itti_koch_orientation_pop_out_without_border_artefacts():
+    # vertical grating with one patch of horizontal grating: same intensity statistics, so
+    # the orientation channel makes the patch salient; the gratings are mirror-symmetric at
+    # the borders, so a pyramid out of register would show up as a bright left/top border
+    size, period = 448, 28
+    yy, xx = np.mgrid[:size, :size]
+    img = 0.5 + 0.4 * np.cos(2 * np.pi * (xx + 0.5) / period)
+    patch = (slice(252, 336), slice(56, 140))
+    img[patch] = (0.5 + 0.4 * np.cos(2 * np.pi * (yy + 0.5) / period))[patch]
+    sal = itti_koch(img)
+    peak = np.unravel_index(np.argmax(sal), sal.shape)
+    assert 252 - 16 <= peak[0] < 336 + 16 and 56 - 16 <= peak[1] < 140 + 16
+    assert sal[:, :8].max() < 0.5 and sal[:8, :].max() < 0.5
+
+
 def test_itti_koch_is_invariant_to_intensity_scaling():
     img = _rng(7).random((96, 128, 3))
     np.testing.assert_allclose(itti_koch(0.3 * img), itti_koch(img), atol=1e-5)

@@ -341,10 +341,22 @@ def spectral_residual(
 
 
 def _pyr_down(level: np.ndarray) -> np.ndarray:
-    """One octave of a Gaussian pyramid: 5-tap binomial blur, keep every other pixel."""
+    """One octave of a Gaussian pyramid, pixel centres kept in register.
+
+    5-tap binomial blur, then the mean of each 2 x 2 block (an odd side is first extended
+    by repeating its last row/column): together the 6-tap binomial ``[1 5 10 10 5 1] / 32``
+    centred between the pixel pairs, so output pixel ``k`` sits at input ``2k + 0.5``, the
+    geometry the bilinear resizing of ``_resize`` assumes. (Keeping every other pixel,
+    ``blurred[::2]``, would shift each level by half a pixel of the finer one: coarse levels
+    would no longer line up with fine ones, which shows as bright left and top borders.)
+    """
+    pad = ((0, level.shape[0] % 2), (0, level.shape[1] % 2))
+    if any(p[1] for p in pad):
+        level = np.pad(level, pad, mode="edge")
     blurred = ndimage.convolve1d(level, _BINOMIAL5, axis=0, mode="reflect")
     blurred = ndimage.convolve1d(blurred, _BINOMIAL5, axis=1, mode="reflect")
-    return blurred[::2, ::2]
+    blurred = 0.5 * (blurred[0::2] + blurred[1::2])
+    return 0.5 * (blurred[:, 0::2] + blurred[:, 1::2])
 
 
 def _pyramid(base: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -407,8 +419,10 @@ def itti_koch(
       ``I > max(I) / 10`` and set to 0 elsewhere (hue is not perceivable at low luminance);
       then ``R = r - (g + b) / 2``, ``G = g - (r + b) / 2``, ``B = b - (r + g) / 2``,
       ``Y = (r + g) / 2 - |r - g| / 2 - b``, negative values set to 0.
-    - Dyadic Gaussian pyramids (Burt and Adelson's 5-tap binomial filter ``[1 4 6 4 1] / 16``,
-      mirrored borders; levels 0 to 8, a level never smaller than 1 pixel) of I, R, G, B, Y.
+    - Dyadic Gaussian pyramids of I, R, G, B, Y, levels 0 to 8 (Burt and Adelson's 5-tap
+      binomial ``[1 4 6 4 1] / 16`` and a 2 x 2 mean, i.e. the 6-tap binomial centred
+      between pixel pairs so that all levels stay in register; mirrored borders; a level
+      never smaller than 1 pixel).
     - Orientation ``O(s, theta)`` at every level: Gabor energy ``|I(s) * g_even| +
       |I(s) * g_odd|`` for ``theta`` in 0/45/90/135 degrees (``gabor_size`` x ``gabor_size``
       kernels, period ``gabor_period`` px, isotropic Gaussian envelope ``gabor_sigma`` px,
