@@ -20,11 +20,22 @@ units at 8x8 (still 92 layers).
 ``naive=True`` builds the naive attention learning variant ``M(x) * T(x)`` of every
 module (Sec. 3.1, Table 3).
 
-Parameter counts we get (the paper's in brackets): Attention-56 31.81M (31.9M),
-Attention-92 51.01M (51.3M), Attention-92 CIFAR-10 1.95M (1.9M, Table 6). The paper's
-Caffe models are not published as code we can count; the 0.1-0.3M gap on ImageNet is the
-size of a few 1x1 convolutions / biases whose exact use the paper does not describe
-(e.g. biases on the convolutions or an extra residual unit in the mask branch).
+Parameter counts we get, against the paper (Table 4 and Table 6):
+
+* Attention-56: 31,810,728 (paper 31.9M, -0.3%)
+* Attention-92: 52,466,344 (paper 51.3M, +2.3%)
+* Attention-92 CIFAR: 2,330,874 (paper 1.9M, +23%)
+
+The ImageNet modules follow the authors' released ``Attention-92-deploy.prototxt``
+(fwang91/residual-attention-network) unit for unit: stage-1 mask with 8 residual units
+(down 1 + 1 + 2 at the bottom, 2 skip units, 2 up units), stage-3 mask with 2, the
+``BN-ReLU-1x1-BN-ReLU-1x1`` head, and three final units. With that structure the
+Attention-92 minus Attention-56 difference (one stage-2 and two stage-3 modules) is
+20.66M, while the paper's two figures differ by 19.4M, so the paper's counts cannot both
+come from this layout; we keep the released layout. (The released Caffe model also uses
+``tanh`` for the mask where the paper writes a sigmoid; we follow the paper.) The paper
+gives no layout for CIFAR; ours (widths of ResNet-164, see above) is larger than its
+1.9M.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 SKNet-50 is ResNeXt-50 (32x4d) whose grouped 3x3 convolution in every bottleneck is
 replaced by a selective-kernel unit (:class:`attnvision.layers.SelectiveKernel`) with
 ``M = 2`` paths (3x3 and 5x5-as-dilated-3x3), ``G = 32`` groups, reduction ``r = 16``
-and minimum width ``L = 32`` (Table 1 of the paper; 27.5M parameters). The unit
+and minimum width ``L = 32`` (Table 1 of the paper; 27.5M parameters). Both paths see
+the whole input (``split_input=False``), as in the paper and in timm's
+``skresnext50_32x4d``, whose parameters (27,479,784) and logits ours match. The unit
 normalises and activates each path itself, so the bottleneck's ``bn2`` is an identity.
 Names: ``sknet50`` (also ``skresnet50`` and ``skresnext50_32x4d``, the same network)
 and ``sknet101`` (ResNeXt-101 32x4d with SK units).
@@ -25,7 +27,7 @@ from .resnet import ResNet, build_resnet
 
 __all__ = ["sk_conv_factory", "sknet50", "sknet101"]
 
-#: The paper's SK settings (Li et al. 2019, Sec. 3.3 / Table 1): r = 16, L = 32.
+#: The paper's SK settings (Li et al. 2019, Sec. 3.3 / Table 1): r = 16, L = 32, whole input.
 SK_DEFAULTS: dict[str, Any] = {"rd_ratio": 1.0 / 16, "min_rd_channels": 32, "split_input": False}
 
 

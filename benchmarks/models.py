@@ -1,0 +1,166 @@
+"""Networks with attention against their plain backbone: parameters, FLOPs, CPU latency.
+
+Every model is measured in the same run as its backbone (and, where timm has the same
+network, as timm's implementation), with the repetitions interleaved
+(model, backbone, peer, model, backbone, peer, ...) and medians reported, so a machine
+whose load changes during the run affects all of them alike.
+
+Usage::
+
+    python benchmarks/models.py                                   # default set, batch 1
+    python benchmarks/models.py --models se_resnet50,cbam_resnet50 --batch-sizes 1,32 \
+        --repeats 7 --threads 2
+
+Columns: params (M) and GFLOPs (``torch.utils.flop_counter.FlopCounterMode`` at batch 1,
+224x224 for ImageNet models, 32x32 for CIFAR ones; 2 FLOPs per multiply-add), the
+overhead over the backbone in %, median latency (ms) per batch size and its ratio to the
+backbone (``x1.05`` = 5% slower) and to timm's same network where there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from attnvision.models import create_model
+
+# model -> its plain backbone (the same network without attention)
+BACKBONE = {
+    "se_resnet50": "resnet50",
+    "cbam_resnet50": "resnet50",
+    "eca_resnet50": "resnet50",
+    "bam_resnet50": "resnet50",
+    "sknet50": "resnext50_32x4d",
+    "residual_attention_56": "resnet50",
+    "residual_attention_92": "resnet101",
+    "residual_attention_92_cifar": "resnet110",
+}
+for _d in (20, 32, 44, 56, 110):
+    for _a in ("se", "cbam", "eca"):
+        BACKBONE[f"{_a}_resnet{_d}"] = f"resnet{_d}"
+
+# our model -> timm's implementation of the same network (same parameter count)
+TIMM_PEER = {
+    "resnet50": "resnet50",
+    "se_resnet50": "seresnet50",
+    "sknet50": "skresnext50_32x4d",
+    "resnext50_32x4d": "resnext50_32x4d",
+}
+
+CIFAR = {f"resnet{d}" for d in (20, 32, 44, 56, 110)} | {"residual_attention_92_cifar"}
+
+DEFAULT = "se_resnet50,cbam_resnet50,eca_resnet50,sknet50,se_resnet20,cbam_resnet20,eca_resnet20"
+
+
+def input_size(name: str) -> int:
+    base = name.split("_", 1)[1] if name.split("_", 1)[0] in ("se", "cbam", "eca") else name
+    return 32 if name in CIFAR or base in CIFAR else 224
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(name: str, size: int) -> int:
+    with torch.device("meta"):
+        model = create_model(name).eval()
+        x = torch.empty(1, 3, size, size)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops()
+
+
+def build(name: str, timm_peer: bool) -> nn.Module:
+    if timm_peer:
+        import timm
+
+        return timm.create_model(name).eval()
+    return create_model(name).eval()
+
+
+def time_once(model: nn.Module, x: torch.Tensor, inner: int) -> float:
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for _ in range(inner):
+            model(x)
+        return (time.perf_counter() - start) / inner * 1e3
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=DEFAULT, help="comma-separated model names")
+    parser.add_argument("--batch-sizes", default="1", help="comma-separated, e.g. 1,32")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions")
+    parser.add_argument("--inner", type=int, default=0, help="calls per sample (0: auto)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--no-timm", action="store_true", help="skip timm peers")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} CPUs, load average at start {load:.2f}; repeats {args.repeats}"
+    )
+    header = "| model | backbone | params M | +params | GFLOPs | +FLOPs |"
+    for b in batches:
+        header += f" ms b{b} | vs backbone b{b} | vs timm b{b} |"
+    print(header)
+    print("|" + "---|" * (6 + 3 * len(batches)))
+    done_backbones: dict[str, tuple[int, int]] = {}
+    for name in names:
+        backbone = BACKBONE.get(name, name)
+        size = input_size(name)
+        p_model = n_params(_meta(name))
+        f_model = count_flops(name, size)
+        if backbone not in done_backbones:
+            done_backbones[backbone] = (n_params(_meta(backbone)), count_flops(backbone, size))
+        p_base, f_base = done_backbones[backbone]
+        row = (
+            f"| {name} | {backbone} | {p_model / 1e6:.3f} | {100 * (p_model / p_base - 1):+.2f}% "
+            f"| {f_model / 1e9:.3f} | {100 * (f_model / f_base - 1):+.2f}% |"
+        )
+        group = {"model": build(name, False)}
+        if backbone != name:
+            group["backbone"] = build(backbone, False)
+        peer = TIMM_PEER.get(name)
+        if peer and not args.no_timm:
+            try:
+                group["timm"] = build(peer, True)
+            except ImportError:
+                pass
+        for b in batches:
+            x = torch.randn(b, 3, size, size)
+            inner = args.inner or (5 if b * size * size <= 224 * 224 else 1)
+            for m in group.values():  # warm-up
+                time_once(m, x, 1)
+            samples: dict[str, list[float]] = {k: [] for k in group}
+            for _ in range(args.repeats):
+                for key, m in group.items():
+                    samples[key].append(time_once(m, x, inner))
+            med = {k: statistics.median(v) for k, v in samples.items()}
+            vs_base = f"x{med['model'] / med['backbone']:.3f}" if "backbone" in med else "-"
+            vs_timm = f"x{med['model'] / med['timm']:.3f}" if "timm" in med else "-"
+            row += f" {med['model']:.1f} | {vs_base} | {vs_timm} |"
+        print(row, flush=True)
+        del group
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# load average at end {load:.2f}")
+
+
+def _meta(name: str) -> nn.Module:
+    with torch.device("meta"):
+        return create_model(name)
+
+
+if __name__ == "__main__":
+    main()
