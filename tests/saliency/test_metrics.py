@@ -419,3 +419,17 @@ def test_pysaliency_parity_on_osie():
         # the Gaussian centre map has ties (it is symmetric): AUC is the jitter expectation
         assert 0.5 < M.auc_judd(centre, fmap) < 1.0
     assert checked_auc >= 3
+
+
+def test_fixations_as_index_pairs():
+    rng = np.random.default_rng(15)
+    s = rng.random((10, 12))
+    f = _random_fixations(rng, s.shape, 9)
+    rows, cols = np.nonzero(f)
+    dup = (np.concatenate([rows, rows[:2]]), np.concatenate([cols, cols[:2]]))
+    for fn in (M.nss, M.auc_judd, M.auc_borji):
+        assert fn(s, dup) == fn(s, f)
+    with pytest.raises(ValueError, match="inside the 10x12 map"):
+        M.nss(s, (np.array([10]), np.array([0])))
+    with pytest.raises(TypeError, match="integers"):
+        M.nss(s, (np.array([1.5]), np.array([0.0])))

@@ -3,8 +3,9 @@
 Every metric is a plain function on NumPy arrays. A saliency map is ``(H, W)`` (or a
 batch ``(N, H, W)``, which returns an array of ``N`` scores); a fixation map is ``(H, W)``
 and every pixel ``> 0`` is one fixated location (counts are reduced to a binary map, as
-MATLAB's ``logical(fixationMap)`` does); a ground-truth density map is ``(H, W)``,
-non-negative.
+MATLAB's ``logical(fixationMap)`` does) or, equivalently, a pair ``(rows, cols)`` of
+pixel indices as ``np.nonzero`` returns them (a pixel listed twice counts once); a
+ground-truth density map is ``(H, W)``, non-negative.
 
 The definitions are those of the benchmark's MATLAB code (``cvzoya/saliency``, folder
 ``code_forMetrics``: ``AUC_Judd.m``, ``AUC_Borji.m``, ``AUC_shuffled.m``, ``NSS.m``,
@@ -25,6 +26,7 @@ bucket with a fixation value are compared exactly), so no metric sorts every pix
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -85,7 +87,26 @@ def _as_map(x: Any, name: str, *, allow_batch: bool = False) -> np.ndarray:
 
 
 def _as_fixations(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A fixation map as a flat boolean mask of the same (H, W) as the saliency map."""
+    """Flat indices (ascending, unique) of the fixated pixels.
+
+    ``x`` is an ``(H, W)`` map (pixels ``> 0`` are fixated) or a pair ``(rows, cols)`` of
+    integer pixel indices, as ``np.nonzero`` returns them.
+    """
+    if isinstance(x, tuple) and len(x) == 2:
+        rows, cols = (np.asarray(v) for v in x)
+        if rows.shape != cols.shape or rows.ndim != 1:
+            raise ValueError(
+                f"{name} as (rows, cols) needs two 1-D index arrays of one length, got shapes "
+                f"{rows.shape} and {cols.shape}"
+            )
+        if rows.size and not (
+            np.issubdtype(rows.dtype, np.integer) and np.issubdtype(cols.dtype, np.integer)
+        ):
+            raise TypeError(f"{name} indices must be integers, got {rows.dtype}, {cols.dtype}")
+        h, w = shape
+        if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= h or cols.max() >= w):
+            raise ValueError(f"{name} indices must lie inside the {h}x{w} map")
+        return np.unique(rows.astype(np.intp) * w + cols)
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
@@ -97,12 +118,12 @@ def _as_fixations(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
             "(resize explicitly before evaluating)"
         )
     if arr.dtype == bool:
-        return arr.ravel()
+        return np.flatnonzero(arr)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be numeric or boolean, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr.sum()):
         raise ValueError(f"{name} must be finite, got NaN/Inf values")
-    return (arr > 0).ravel()
+    return np.flatnonzero(arr > 0)
 
 
 def _same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
@@ -119,6 +140,24 @@ def _rng(seed: SeedLike) -> np.random.Generator:
     if seed is None:
         raise ValueError("expected an explicit integer seed or numpy Generator, got None")
     return np.random.default_rng(seed)
+
+
+_WORKSPACE = threading.local()
+
+
+def _buffer(slot: str, n: int, dtype: Any) -> np.ndarray:
+    """A reusable scratch array of ``n`` items for this thread.
+
+    Large temporaries are fresh ``mmap`` pages on every call; touching them costs about
+    as much as the arithmetic, so the hot loops reuse one buffer per slot.
+    """
+    cache = getattr(_WORKSPACE, "buffers", None)
+    if cache is None:
+        cache = _WORKSPACE.buffers = {}
+    buf = cache.get(slot)
+    if buf is None or buf.size < n or buf.dtype != np.dtype(dtype):
+        buf = cache[slot] = np.empty(n, dtype=dtype)
+    return buf[:n]
 
 
 _DOT_CHUNK = 8192  # OpenBLAS runs dot products this short on one thread
@@ -190,40 +229,25 @@ class _Map:
             self._cache["unit"] = u
         return self._cache["unit"]
 
-    def kld_dist(self) -> np.ndarray:
-        """Divided by its sum (shifted by the minimum first if negative); zeros stay zeros."""
-        if "kld" not in self._cache:
+    def shifted_dist(self, *, zero_stays_zero: bool) -> np.ndarray:
+        """``(x - min) / sum(x - min)``: the map rescaled to ``[0, 1]`` and divided by its
+        sum (the ``max - min`` factor cancels). A constant map becomes uniform, or stays
+        all zero when it is zero and ``zero_stays_zero`` (similarity.m)."""
+        key = f"shifted{zero_stays_zero}"
+        if key not in self._cache:
             lo = self.lo
-            m = self.flat - lo if lo < 0 else self.flat
-            total = self.total - self.n * lo if lo < 0 else self.total
-            self._cache["kld"] = m * (1.0 / total) if total > 0 else m
-        return self._cache["kld"]
-
-    def sim_dist(self) -> np.ndarray:
-        """Rescaled to ``[0, 1]`` then divided by its sum; all-zero stays zero,
-        constant non-zero becomes uniform."""
-        if "sim" not in self._cache:
-            lo, hi = self.lo, self.hi
-            if hi > lo:
-                d = self.flat - lo
-                d *= 1.0 / float(d.sum())
-            elif lo == 0:
+            mass = self.total - self.n * lo  # sum(x - min) without another pass
+            if mass <= 1e-7 * abs(self.total):  # cancellation, or a constant map
+                mass = float(np.sum(self.flat - lo))
+            if mass > 0:
+                d = np.subtract(self.flat, lo)
+                d *= 1.0 / mass
+            elif zero_stays_zero and lo == 0:
                 d = np.zeros_like(self.flat)
             else:
                 d = np.full_like(self.flat, 1.0 / self.n)
-            self._cache["sim"] = d
-        return self._cache["sim"]
-
-    def ig_dist(self) -> np.ndarray:
-        """Rescaled to ``[0, 1]`` then divided by its sum; a constant map becomes uniform."""
-        if "ig" not in self._cache:
-            if self.hi > self.lo:
-                d = self.flat - self.lo
-                d *= 1.0 / float(d.sum())
-            else:
-                d = np.full_like(self.flat, 1.0 / self.n)
-            self._cache["ig"] = d
-        return self._cache["ig"]
+            self._cache[key] = d
+        return self._cache[key]
 
 
 def _batched(fn, saliency_map: np.ndarray, *others: Any) -> Any:
@@ -234,7 +258,7 @@ def _batched(fn, saliency_map: np.ndarray, *others: Any) -> Any:
 
 # --------------------------------------------------------------------------- NSS
 def _nss(s: _Map, fix: np.ndarray) -> float:
-    if not fix.any():
+    if fix.size == 0:
         return float("nan")
     if s.n < 2:
         raise ValueError(f"NSS needs at least 2 pixels, got {s.n}")
@@ -304,14 +328,29 @@ def cc(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
 
 
 # --------------------------------------------------------------------------- KLD
+def _kld_parts(m: _Map) -> tuple[np.ndarray, float, float]:
+    """``(x, shift, total)`` with ``P = (x - shift) / total`` the KLD distribution."""
+    lo = m.lo
+    if lo < 0:  # shift a map with negative values to start at 0 (as pysaliency)
+        return m.flat, lo, float(np.sum(m.flat - lo))
+    return m.flat, 0.0, m.total
+
+
 def _kld(s: _Map, g: _Map) -> float:
-    q = s.kld_dist()
-    p = g.kld_dist()
-    tmp = q + EPS
-    np.divide(p, tmp, out=tmp)
+    # sum P log(eps + P / (Q + eps)) with Q = S / a, P = G / b, computed without forming
+    # P and Q: P / (Q + eps) = G / (b/a S + b eps)
+    sx, s_shift, a = _kld_parts(s)
+    gx, g_shift, b = _kld_parts(g)
+    if s_shift or g_shift or a <= 0 or b <= 0:
+        q = (sx - s_shift) / a if a > 0 else sx - s_shift
+        p = (gx - g_shift) / b if b > 0 else gx - g_shift
+        return float(np.sum(p * np.log(EPS + p / (q + EPS))))
+    tmp = np.multiply(sx, b / a, out=_buffer("float", sx.size, np.float64))
+    tmp += b * EPS
+    np.divide(gx, tmp, out=tmp)
     tmp += EPS
     np.log(tmp, out=tmp)
-    return _dot(p, tmp)
+    return _dot(gx, tmp) / b
 
 
 def kld(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
@@ -339,7 +378,9 @@ def kld(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
 
 # --------------------------------------------------------------------------- SIM
 def _sim(s: _Map, g: _Map) -> float:
-    return float(np.minimum(s.sim_dist(), g.sim_dist()).sum())
+    a = s.shifted_dist(zero_stays_zero=True)
+    b = g.shifted_dist(zero_stays_zero=True)
+    return float(np.minimum(a, b, out=_buffer("float", a.size, np.float64)).sum())
 
 
 def sim(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
@@ -382,10 +423,16 @@ def _count_ge_gt(s: np.ndarray, u: np.ndarray, lo: float, hi: float) -> tuple:
         ge = np.array([np.count_nonzero(s >= v) for v in u], dtype=np.int64)
         gt = np.array([np.count_nonzero(s > v) for v in u], dtype=np.int64)
         return ge, gt
-    b = ((s - lo) * scale).astype(np.int32)
-    np.minimum(b, k - 1, out=b)
-    bu = ((u - lo) * scale).astype(np.int32)
-    np.minimum(bu, k - 1, out=bu)
+    k += 1  # (hi - lo) * scale rounds to at most k: buckets 0..k
+    b = _buffer("buckets", n, np.intp)
+    if lo == 0:
+        np.multiply(s, scale, out=b, casting="unsafe")  # truncation: monotone in s
+    else:
+        tmp = _buffer("float", n, np.float64)
+        np.subtract(s, lo, out=tmp)
+        np.multiply(tmp, scale, out=b, casting="unsafe")
+    bu = np.empty(u.size, dtype=np.intp)
+    np.multiply(np.subtract(u, lo), scale, out=bu, casting="unsafe")
     hist = np.bincount(b, minlength=k)
     flag = np.zeros(k, dtype=bool)
     flag[bu] = True
@@ -541,7 +588,7 @@ def _auc_shuffled(
     sth = flat[fix]
     if sth.size == 0:
         return float("nan")
-    ind = np.flatnonzero(other)
+    ind = other
     if ind.size == 0:
         raise ValueError("auc_shuffled needs other_fixation_map with fixations, got none")
     n_oth = min(sth.size, ind.size)
@@ -585,10 +632,10 @@ def auc_shuffled(
 
 # --------------------------------------------------------------------------- IG
 def _info_gain(s: _Map, fix: np.ndarray, base: _Map) -> float:
-    if not fix.any():
+    if fix.size == 0:
         return float("nan")
-    p = s.ig_dist()[fix]
-    pb = base.ig_dist()[fix]
+    p = s.shifted_dist(zero_stays_zero=False)[fix]
+    pb = base.shifted_dist(zero_stays_zero=False)[fix]
     return float(np.mean(np.log2(EPS + p) - np.log2(EPS + pb)))
 
 

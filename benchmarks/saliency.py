@@ -1,0 +1,234 @@
+"""Fixation-metric speed and agreement: attnvision.saliency.metrics vs pysaliency on OSIE.
+
+For each of the first ``--limit`` OSIE images (800x600): the ground-truth density (pooled
+fixations blurred with sigma = 24 px, one degree, ``OSIE_PPD``), the binary fixation map,
+and a prediction (the grey stimulus blurred with sigma 8 px, a tie-free "baseline-like"
+map). Every metric is timed per image against its pysaliency counterpart, the two
+interleaved (order alternating per repetition); medians of ``--repeat`` repetitions are
+printed with the ratio and the largest difference where the definitions coincide:
+
+- CC: ``pysaliency.metrics.CC``; KLD: ``MIT_KLDiv``; SIM: ``SIM`` on min-shifted maps;
+- NSS: ``pysaliency.metrics.NSS`` (per fixated pixel, population std; ours x sqrt(N/(N-1)));
+- AUC-Judd: ``pysaliency.roc.general_roc(fixated, non-fixated, judd=1)`` (the core of
+  ``AUC(nonfixations='unfixated', thresholds='fixations')``, which sorts every pixel).
+
+The suite (AUC-Judd, NSS, CC, KLD, SIM) is timed as ``SaliencyEvaluator.update`` against the
+five pysaliency calls. AUC-Borji, shuffled AUC and information gain have no pysaliency
+counterpart and are timed alone; EMD once.
+
+Usage::
+
+    ATTNVISION_DATA=/work/shared/data .venv/bin/python benchmarks/saliency.py
+    .venv/bin/python benchmarks/saliency.py --part all   # also benchmarks/sod.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+from attnvision.saliency import metrics as M  # noqa: E402
+from attnvision.saliency.datasets import read_osie_fixations  # noqa: E402
+from attnvision.saliency.density import OSIE_PPD, density_map, fixation_map  # noqa: E402
+
+
+def _load(root: Path, limit: int) -> list[dict]:
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    fixations = read_osie_fixations(root / "fixations.mat")
+    names = sorted(p.name for p in (root / "stimuli").glob("*.jpg"))[:limit]
+    items = []
+    for name in names:
+        rows = fixations[name]
+        fmap = fixation_map(rows, (600, 800), warn=False)
+        gt = density_map(rows, (600, 800), 1.0, unit="deg", ppd=OSIE_PPD)
+        with Image.open(root / "stimuli" / name) as img:
+            grey = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+        pred = gaussian_filter(grey, 8.0)
+        fix = fmap > 0
+        ys, xs = np.nonzero(fix)
+        others = [fixations[n] for n in names if n != name][:10]
+        other = fixation_map(np.concatenate(others), (600, 800), warn=False)
+        items.append(
+            {
+                "name": name,
+                "pred": pred,
+                "gt": gt,
+                "fmap": fmap,
+                "fix": fix,
+                "xs": xs,
+                "ys": ys,
+                "other": other,
+                "centre": None,
+            }  # fmt: skip
+        )
+    yy, xx = np.mgrid[0:600, 0:800]
+    centre = np.exp(-((xx - 399.5) ** 2 / (2 * 160.0**2) + (yy - 299.5) ** 2 / (2 * 120.0**2)))
+    for item in items:
+        item["centre"] = centre
+    return items
+
+
+def _peer() -> tuple[dict, dict]:
+    """pysaliency calls to time, and the value each relation says ours must equal."""
+    import pysaliency.metrics as pm
+    from pysaliency.roc import general_roc
+
+    def auc(it):
+        p = it["pred"]
+        return general_roc(p[it["fix"]], p[~it["fix"]], judd=1)[0]
+
+    timed = {
+        "auc_judd": auc,
+        "nss": lambda it: pm.NSS(it["pred"], it["xs"], it["ys"]).mean(),
+        "cc": lambda it: pm.CC(it["pred"], it["gt"]),
+        "kld": lambda it: pm.MIT_KLDiv(it["pred"], it["gt"]),
+        "sim": lambda it: pm.SIM(it["pred"], it["gt"]),
+    }
+
+    def nss(it):  # per fixated pixel, population std: ours = theirs * sqrt((N-1)/N)
+        n = it["pred"].size
+        return timed["nss"](it) * np.sqrt((n - 1) / n)
+
+    def sim(it):  # pysaliency does not rescale to [0, 1]: shift both maps to minimum 0
+        p, g = it["pred"], it["gt"]
+        return pm.SIM(p - p.min(), g - g.min())
+
+    expected = {**timed, "nss": nss, "sim": sim}
+    return timed, expected
+
+
+OURS = {
+    "auc_judd": lambda it: M.auc_judd(it["pred"], it["fmap"]),
+    "nss": lambda it: M.nss(it["pred"], (it["ys"], it["xs"])),  # the same input as pysaliency
+    "cc": lambda it: M.cc(it["pred"], it["gt"]),
+    "kld": lambda it: M.kld(it["pred"], it["gt"]),
+    "sim": lambda it: M.sim(it["pred"], it["gt"]),
+}
+SUITE = ("auc_judd", "nss", "cc", "kld", "sim")
+
+
+def _time(fn, items) -> tuple[float, list]:
+    out = []
+    start = time.perf_counter()
+    for it in items:
+        out.append(fn(it))
+    return (time.perf_counter() - start) / len(items) * 1e3, out
+
+
+def _ours_suite(items):
+    ev = M.SaliencyEvaluator(SUITE)
+    for it in items:
+        ev.update(it["pred"], it["fmap"], it["gt"])
+    return ev
+
+
+def run_fixation(args: argparse.Namespace) -> int:
+    data = args.data or os.environ.get("ATTNVISION_DATA", "")
+    root = Path(data) / "osie" if (Path(data) / "osie").is_dir() else Path(data)
+    if not (root / "fixations.mat").is_file():
+        print(f"no OSIE data under {data!r}: set ATTNVISION_DATA or --data", file=sys.stderr)
+        return 2
+    from importlib.metadata import version
+
+    items = _load(root, args.limit)
+    peer, expected = _peer()
+    print(
+        f"Fixation metrics: {len(items)} OSIE images of 600x800, attnvision vs pysaliency "
+        f"{version('pysaliency')}; {args.repeat} interleaved repeats, medians, ms per image"
+    )
+    print(f"{'metric':<12}{'attnvision':>11}{'pysaliency':>12}{'speed-up':>10}{'max |diff|':>12}")
+    status = 0
+    for name in SUITE:
+        ours_t, peer_t = [], []
+        for rep in range(args.repeat):
+            order = [("o", OURS[name]), ("p", peer[name])]
+            for who, fn in order if rep % 2 == 0 else order[::-1]:
+                t, values = _time(fn, items)
+                (ours_t if who == "o" else peer_t).append(t)
+                if who == "o":
+                    ours_v = values
+                else:
+                    peer_v = values
+        del peer_v  # timed values; the relation below says what ours must equal
+        reference = [expected[name](it) for it in items]
+        diff = float(np.max(np.abs(np.array(ours_v) - np.array(reference))))
+        if diff > 1e-6:
+            status = 1
+        o, p = statistics.median(ours_t), statistics.median(peer_t)
+        print(f"{name:<12}{o:>11.2f}{p:>12.2f}{p / o:>9.1f}x{diff:>12.1e}")
+    ours_t, peer_t = [], []
+    for rep in range(args.repeat):
+        runs = [("o", lambda: _ours_suite(items)), ("p", None)]
+        for who, _ in runs if rep % 2 == 0 else runs[::-1]:
+            start = time.perf_counter()
+            if who == "o":
+                _ours_suite(items)
+            else:
+                for it in items:
+                    for name in SUITE:
+                        peer[name](it)
+            (ours_t if who == "o" else peer_t).append(
+                (time.perf_counter() - start) / len(items) * 1e3
+            )
+    o, p = statistics.median(ours_t), statistics.median(peer_t)
+    print(f"{'suite (5)':<12}{o:>11.2f}{p:>12.2f}{p / o:>9.1f}x   (SaliencyEvaluator.update)")
+    print("no pysaliency counterpart (ours alone, ms per image):")
+    alone = {
+        "auc_borji": lambda it: M.auc_borji(it["pred"], it["fmap"], seed=0),
+        "auc_shuffled": lambda it: M.auc_shuffled(it["pred"], it["fmap"], it["other"], seed=0),
+        "info_gain": lambda it: M.info_gain(it["pred"], it["fmap"], it["centre"]),
+    }
+    for name, fn in alone.items():
+        print(
+            f"  {name:<14}{statistics.median(_time(fn, items)[0] for _ in range(args.repeat)):.2f}"
+        )
+    start = time.perf_counter()
+    value = M.emd(items[0]["pred"], items[0]["gt"])
+    print(f"  {'emd':<14}{(time.perf_counter() - start) * 1e3:.0f} (one image, 19x25 grid, "
+          f"value {value:.3f})")  # fmt: skip
+    if status:
+        print("DISAGREEMENT above 1e-6")
+    return status
+
+
+def run_sod(args: argparse.Namespace) -> int:
+    path = Path(__file__).with_name("sod.py")
+    if not path.is_file():
+        print("benchmarks/sod.py is missing: the SOD benchmark is not there yet")
+        return 0
+    spec = importlib.util.spec_from_file_location("_attnvision_bench_sod", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.run(args))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["fixation", "sod", "all"], default="fixation")
+    parser.add_argument("--data", help="ATTNVISION_DATA folder")
+    parser.add_argument("--limit", type=int, default=30, help="first N images")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved repetitions")
+    parser.add_argument("--models", nargs="+", help="SOD models (for --part sod)")
+    args = parser.parse_args()
+    status = 0
+    if args.part in ("fixation", "all"):
+        status |= run_fixation(args)
+    if args.part in ("sod", "all"):
+        status |= run_sod(args)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
