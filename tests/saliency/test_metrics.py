@@ -170,10 +170,11 @@ def test_auc_counts_exact_for_values_sharing_a_bucket():
     s[:20] = 0.5 + rng.integers(0, 3, size=(20, 50)) * 1e-13  # many near-identical values
     f = _random_fixations(rng, s.shape, 60)
     flat, fix = s.ravel(), f.ravel() > 0
-    u = np.unique(flat[fix])
-    ge, gt = M._count_ge_gt(flat, u, flat.min(), flat.max())
-    assert np.array_equal(ge, [(flat >= v).sum() for v in u])
-    assert np.array_equal(gt, [(flat > v).sum() for v in u])
+    for values in (flat, flat - 0.7, np.round(flat * 255), -np.round(flat * 255)):
+        u = np.unique(values[fix])
+        ge, gt = M._count_ge_gt(values, u, values.min(), values.max())
+        assert np.array_equal(ge, [(values >= v).sum() for v in u])
+        assert np.array_equal(gt, [(values > v).sum() for v in u])
 
 
 # ------------------------------------------------------------------ Borji / shuffled

@@ -408,7 +408,8 @@ def sim(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
 def _count_ge_gt(s: np.ndarray, u: np.ndarray, lo: float, hi: float) -> tuple:
     """Exact counts ``#(s >= u_j)`` and ``#(s > u_j)`` for sorted values ``u``.
 
-    Pixels are put into ``K`` buckets by the monotone map ``int((s - lo) * K / (hi - lo))``
+    Pixels are put into ``K`` buckets by the monotone map ``int((s - o) * K / (hi - o))``
+    (``o = 0`` for a non-negative map, else its minimum)
     and counted with one ``bincount``; bucket ``b(x) > b(u)`` implies ``x > u``, so only
     the pixels in the buckets holding a value of ``u`` need an exact comparison.
     """
@@ -418,21 +419,23 @@ def _count_ge_gt(s: np.ndarray, u: np.ndarray, lo: float, hi: float) -> tuple:
         gt = np.where(u < lo, n, 0)
         return ge.astype(np.int64), gt.astype(np.int64)
     k = int(min(1 << 16, max(64, n // 32)))
-    scale = k / (hi - lo)
+    # a non-negative map is bucketed from 0 (one pass fewer: no subtraction)
+    origin = 0.0 if lo >= 0 else lo
+    scale = k / (hi - origin)
     if not np.isfinite(scale):  # range below float resolution of the scale: compare directly
         ge = np.array([np.count_nonzero(s >= v) for v in u], dtype=np.int64)
         gt = np.array([np.count_nonzero(s > v) for v in u], dtype=np.int64)
         return ge, gt
-    k += 1  # (hi - lo) * scale rounds to at most k: buckets 0..k
+    k += 1  # (hi - origin) * scale rounds to at most k: buckets 0..k
     b = _buffer("buckets", n, np.intp)
-    if lo == 0:
+    if origin == 0:
         np.multiply(s, scale, out=b, casting="unsafe")  # truncation: monotone in s
     else:
         tmp = _buffer("float", n, np.float64)
-        np.subtract(s, lo, out=tmp)
+        np.subtract(s, origin, out=tmp)
         np.multiply(tmp, scale, out=b, casting="unsafe")
     bu = np.empty(u.size, dtype=np.intp)
-    np.multiply(np.subtract(u, lo), scale, out=bu, casting="unsafe")
+    np.multiply(np.subtract(u, origin), scale, out=bu, casting="unsafe")
     hist = np.bincount(b, minlength=k)
     flag = np.zeros(k, dtype=bool)
     flag[bu] = True
