@@ -214,6 +214,8 @@ def test_spectral_residual_differs_from_plain_phase_spectrum_only_by_the_residua
 def test_spectral_residual_rejects_bad_parameters():
     with pytest.raises(ValueError, match="width >= 1"):
         spectral_residual(np.zeros((8, 8)), width=0)
+    with pytest.raises(ValueError, match="blur_mode in .*got 'foo'"):
+        spectral_residual(np.zeros((8, 8)), blur_mode="foo")
 
 
 # ----------------------------------------------------------------------------- Itti-Koch

@@ -309,6 +309,11 @@ def spectral_residual(
         ValueError, TypeError: on an array that is not an image (see the module docstring).
     """
     gray = _to_gray(_as_image(image, "spectral_residual"))
+    modes = ("reflect", "constant", "nearest", "mirror", "wrap")
+    if blur_mode not in modes:
+        raise ValueError(
+            f"spectral_residual() expected blur_mode in {', '.join(modes)}, got {blur_mode!r}"
+        )
     if int(width) < 1 or int(avg_size) < 1 or not float(sigma) >= 0:
         raise ValueError(
             "spectral_residual() expected width >= 1, avg_size >= 1 and sigma >= 0, got "
