@@ -47,24 +47,24 @@ def _peer_metrics() -> dict:
         }
 
 
-def _time_ours(pairs: list) -> tuple[float, sod.SODEvaluator]:
+def _time_ours(pairs: list) -> tuple[tuple[float, float], sod.SODEvaluator]:
     evaluator = sod.SODEvaluator()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for pred, mask, _ in pairs:
         evaluator.update(pred, mask)
-    return time.perf_counter() - start, evaluator
+    return (time.perf_counter() - start, time.process_time() - cpu), evaluator
 
 
-def _time_peer(pairs: list) -> tuple[float, dict, dict]:
+def _time_peer(pairs: list) -> tuple[tuple[float, float], dict, dict]:
     metrics = _peer_metrics()
     spent = dict.fromkeys(metrics, 0.0)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for pred, _, gt255 in pairs:
         for name, metric in metrics.items():
             t0 = time.perf_counter()
             metric.step(pred, gt255)
             spent[name] += time.perf_counter() - t0
-    return time.perf_counter() - start, metrics, spent
+    return (time.perf_counter() - start, time.process_time() - cpu), metrics, spent
 
 
 def _peer_results(metrics: dict) -> dict:
@@ -99,9 +99,9 @@ def _matlab_differences(root: Path, model: str, names: list[str], per_image: lis
     rows = [all_names.index(name) for name in names]
     ours = {key: np.array([f[key] for f in per_image]) for key in per_image[0]}
     return {
-        "MAE_image": np.abs(ours["mae"] - stored["MAE_image"][rows, 0]).max(),
-        "S_measure_image": np.abs(ours["smeasure"] - stored["S_measure_image"][rows, 0]).max(),
-        "adaptive F (mean_Fmeasure_image[:, 2])": np.abs(
+        "MAE": np.abs(ours["mae"] - stored["MAE_image"][rows, 0]).max(),
+        "S-measure": np.abs(ours["smeasure"] - stored["S_measure_image"][rows, 0]).max(),
+        "adaptive F": np.abs(
             ours["adaptive_fmeasure"] - stored["mean_Fmeasure_image"][rows, 2]
         ).max(),
     }
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             mask = sod.read_mask(root / "masks" / f"{name}.png")
             pairs.append((pred, mask, mask.astype(np.uint8) * 255))
         shape = pairs[0][0].shape
-        ours_times, peer_times, parts = [], [], []
+        ours_times, peer_times, ours_cpu, peer_cpu, parts = [], [], [], [], []
         evaluator = peer = None
         for rep in range(repeat):
             if rep % 2 == 0:
@@ -143,16 +143,20 @@ def run(args: argparse.Namespace) -> int:
             else:
                 t_peer, peer, spent = _time_peer(pairs)
                 t_ours, evaluator = _time_ours(pairs)
-            ours_times.append(t_ours / len(pairs) * 1e3)
-            peer_times.append(t_peer / len(pairs) * 1e3)
+            ours_times.append(t_ours[0] / len(pairs) * 1e3)
+            peer_times.append(t_peer[0] / len(pairs) * 1e3)
+            ours_cpu.append(t_ours[1] / len(pairs) * 1e3)
+            peer_cpu.append(t_peer[1] / len(pairs) * 1e3)
             parts.append({k: v / len(pairs) * 1e3 for k, v in spent.items()})
-        ours_ms, peer_ms = statistics.median(ours_times), statistics.median(peer_times)
+        med = statistics.median
+        ours_ms, peer_ms = med(ours_times), med(peer_times)
         print(f"\n{model}: {len(pairs)} images of {shape[0]}x{shape[1]} (or transposed)")
-        print(f"  attnvision SODEvaluator   {ours_ms:7.2f} ms/image (all figures)")
-        print(f"  PySODMetrics, 5 metrics   {peer_ms:7.2f} ms/image")
+        print(f"  {'ms/image (median)':<28}{'wall':>8}{'CPU':>8}")
+        print(f"  {'attnvision SODEvaluator':<28}{ours_ms:8.2f}{med(ours_cpu):8.2f}")
+        print(f"  {'PySODMetrics, 5 metrics':<28}{peer_ms:8.2f}{med(peer_cpu):8.2f}")
         for name in parts[0]:
-            print(f"    {name:<22}{statistics.median(p[name] for p in parts):7.2f} ms/image")
-        print(f"  speed-up                  {peer_ms / ours_ms:7.2f}x")
+            print(f"    {name:<26}{med(p[name] for p in parts):8.2f}")
+        print(f"  {'speed-up':<28}{peer_ms / ours_ms:7.2f}x{med(peer_cpu) / med(ours_cpu):7.2f}x")
 
         ours_results, peer_results = evaluator.results(), _peer_results(peer)
         worst = 0.0
