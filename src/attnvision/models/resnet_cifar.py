@@ -10,7 +10,10 @@ resnet56 0.85M, resnet110 1.7M) are the paper's (Table 6).
 Attention goes on the residual branch after the second batch norm and before the
 addition (``block.attn``; state-dict keys ``layer1.0.attn.*``); ``"bam"`` goes between
 the stages (``bam1``, ``bam2``). Named variants ``se_resnet20`` ... ``eca_resnet110``
-exist for every depth and for SE, CBAM and ECA.
+exist for every depth and for SE, CBAM and ECA. They use each block's defaults (SE:
+``rd_divisor=8``, a hidden width of 8 for 16, 32 and 64 channels where ``C / 16`` would
+leave 1 to 4; CBAM: ``C / 16``; ECA: its adaptive kernel size);
+``attention_options=`` overrides them, e.g. ``{"rd_divisor": 1}`` for SE's exact ``C / 16``.
 """
 
 from __future__ import annotations
