@@ -1,0 +1,180 @@
+"""Contract every registered attention block keeps (parametrised over ``list_attention()``).
+
+Each block maps ``(N, C, H, W)`` to the same shape, passes gradients to every parameter,
+works in ``channels_last``, float64, batch size 1 and odd sizes, compiles to TorchScript
+(``torch.jit.script``, checked for every block) and rejects bad input with a message that
+names what was expected and what came. ``torch.compile`` (backend ``aot_eager``) and
+``torch.export.export`` are checked for SE, ECA and CBAM.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from attnvision.layers import create_attention, list_attention
+
+NAMES = list_attention()
+C = 32
+
+
+def _block(name: str, *, randomise: bool = True) -> nn.Module:
+    """The block for ``C`` channels with seeded noise added to every parameter.
+
+    The noise moves zero-initialised parameters (e.g. a last layer started at zero so
+    the block starts as the identity) off zero, so every gradient is generically
+    non-zero and "gradients reach every parameter" can be asserted.
+    """
+    block = create_attention(name, channels=C)
+    if randomise:
+        gen = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for p in block.parameters():
+                scale = 0.1 * p.abs().mean().item() or 0.01  # 0.01 where all zero
+                p.add_(torch.randn(p.shape, generator=gen) * scale)
+    return block
+
+
+def _forward_backward(block: nn.Module, x: torch.Tensor):
+    x = x.detach().clone().requires_grad_()
+    block.zero_grad(set_to_none=True)
+    out = block(x)
+    weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(2), dtype=out.dtype)
+    (out * weight).sum().backward()
+    return out, x.grad, {n: p.grad for n, p in block.named_parameters()}
+
+
+def test_every_registered_name_is_listed() -> None:
+    expected = {"se", "eca", "sk", "cbam", "channel_gate", "spatial_gate", "bam", "coordatt"}
+    expected |= {"gc", "residual_attention", "stn"}
+    assert expected <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shape_and_gradients_reach_every_parameter(name: str) -> None:
+    block = _block(name)
+    x = torch.randn(2, C, 8, 6)
+    out, gx, grads = _forward_backward(block, x)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.isfinite(out).all()
+    assert gx is not None and torch.isfinite(gx).all() and gx.abs().sum() > 0
+    assert grads, f"{name} has no parameters"
+    for pname, g in grads.items():
+        assert g is not None, f"{name}.{pname} got no gradient"
+        assert torch.isfinite(g).all(), f"{name}.{pname} has a non-finite gradient"
+        assert g.abs().sum() > 0, f"{name}.{pname} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_channels_last_gives_the_same_result(name: str) -> None:
+    # float64, so the check is about layout and not about float32 rounding (batch norm on a
+    # batch of two pooled vectors amplifies rounding differences of the two layouts)
+    block = _block(name).double()
+    x = torch.randn(2, C, 8, 6, dtype=torch.float64)
+    ref = _forward_backward(block, x)
+    got = _forward_backward(block, x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(got[1], ref[1], rtol=1e-9, atol=1e-9)
+    for pname in ref[2]:
+        torch.testing.assert_close(got[2][pname], ref[2][pname], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float64(name: str) -> None:
+    block = _block(name).double()
+    x = torch.randn(2, C, 6, 6, dtype=torch.float64)
+    out, gx, grads = _forward_backward(block, x)
+    assert out.dtype == torch.float64 and gx.dtype == torch.float64
+    assert all(g.dtype == torch.float64 for g in grads.values())
+
+
+# Blocks that batch-normalise a globally pooled (N, C, 1, 1) vector cannot train on a batch
+# of one (one value per channel), exactly like timm's SelectiveKernel and BAM.
+_POOLED_BATCH_NORM = {"bam", "sk"}
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_size_one(name: str, train: bool) -> None:
+    block = _block(name).train(train)
+    x = torch.randn(1, C, 8, 8)
+    if train and name in _POOLED_BATCH_NORM:
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            block(x)
+        return
+    out, gx, _ = _forward_backward(block, x)
+    assert out.shape == x.shape and torch.isfinite(gx).all()
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (7, 5)])
+@pytest.mark.parametrize("name", NAMES)
+def test_odd_spatial_sizes(name: str, hw: tuple[int, int]) -> None:
+    block = _block(name)
+    x = torch.randn(2, C, *hw)
+    out, gx, _ = _forward_backward(block, x)
+    assert out.shape == x.shape and torch.isfinite(out).all() and torch.isfinite(gx).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torchscript(name: str) -> None:
+    block = _block(name).eval()
+    x = torch.randn(2, C, 7, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice
+        scripted = torch.jit.script(block)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), block(x))
+    x.requires_grad_()
+    scripted(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", ["se", "eca", "cbam"])
+def test_torch_compile_matches_eager(name: str) -> None:
+    block = _block(name)
+    x = torch.randn(2, C, 7, 5)
+    ref = _forward_backward(block, x)
+    compiled = torch.compile(block, backend="aot_eager", fullgraph=True)
+    got = _forward_backward(compiled, x)
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[1], ref[1], rtol=1e-5, atol=1e-6)
+    for pname, g in ref[2].items():
+        torch.testing.assert_close(got[2]["_orig_mod." + pname], g, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["se", "eca", "cbam"])
+def test_torch_export(name: str) -> None:
+    block = _block(name).eval()
+    x = torch.randn(2, C, 7, 5)
+    program = torch.export.export(block, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), block(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_channel_count_is_named(name: str) -> None:
+    block = _block(name, randomise=False)
+    with pytest.raises(ValueError) as info:
+        block(torch.randn(2, 16, 8, 8))
+    message = str(info.value)
+    assert "16" in message and str(C) in message, message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_rank_is_named(name: str) -> None:
+    block = _block(name, randomise=False)
+    with pytest.raises((ValueError, TypeError)) as info:
+        block(torch.randn(2, C, 8))
+    message = str(info.value)
+    assert "(N, C, H, W)" in message and "3" in message, message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_floating_input_is_named(name: str) -> None:
+    block = _block(name, randomise=False)
+    with pytest.raises((TypeError, ValueError)) as info:
+        block(torch.ones(2, C, 8, 8, dtype=torch.int64))
+    assert "int64" in str(info.value), str(info.value)
