@@ -93,10 +93,11 @@ class GlobalContext(nn.Module):
         use_attn: attention pooling (paper) if True, global average pooling if False.
         fuse_add: add the transformed context to every position (paper's default).
         fuse_scale: multiply every position by ``gate_layer`` of a second transform.
-        init_last_zero: also zero the bias of the additive transform's last conv and the
-            last conv of the scaling transform (the official code's ``last_zero_init``);
-            the additive transform's last weight is always zero-initialised, as in timm
-            and the paper, so the block starts as an identity when ``fuse_scale`` is off.
+        init_last_zero: also zero-initialise the last conv of the scaling transform (the
+            gate then starts at ``sigmoid(0) = 0.5``). The last conv of the additive
+            transform (weight and bias) is always zero-initialised, as in the official
+            code (``last_zero_init``), so the block starts as an identity when
+            ``fuse_scale`` is off (timm zeroes only that weight).
         rd_ratio: bottleneck ratio ``1/r`` (paper: r=16 for ResNet-50 stages, timm: 1/8).
         rd_channels: explicit bottleneck width (overrides ``rd_ratio``).
         rd_divisor: width divisor for :func:`make_divisible`.
@@ -159,13 +160,12 @@ class GlobalContext(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Kaiming-normal (fan_in) key conv; zero last weight of the additive transform."""
+        """Kaiming-normal (fan_in) key conv; zero last conv of the additive transform."""
         if self.conv_attn is not None:
             nn.init.kaiming_normal_(self.conv_attn.weight, mode="fan_in", nonlinearity="relu")
         if self.mlp_add is not None:
             nn.init.zeros_(self.mlp_add.fc2.weight)
-            if self.init_last_zero:
-                nn.init.zeros_(self.mlp_add.fc2.bias)
+            nn.init.zeros_(self.mlp_add.fc2.bias)
         if self.mlp_scale is not None and self.init_last_zero:
             nn.init.zeros_(self.mlp_scale.fc2.weight)
             nn.init.zeros_(self.mlp_scale.fc2.bias)
