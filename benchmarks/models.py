@@ -55,7 +55,10 @@ TIMM_PEER = {
 
 CIFAR = {f"resnet{d}" for d in (20, 32, 44, 56, 110)} | {"residual_attention_92_cifar"}
 
-DEFAULT = "se_resnet50,cbam_resnet50,eca_resnet50,sknet50,se_resnet20,cbam_resnet20,eca_resnet20"
+DEFAULT = (
+    "resnet50,se_resnet50,cbam_resnet50,eca_resnet50,bam_resnet50,sknet50,residual_attention_56,"
+    "se_resnet20,cbam_resnet20,eca_resnet20,residual_attention_92_cifar"
+)
 
 
 def input_size(name: str) -> int:
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
                 pass
         for b in batches:
             x = torch.randn(b, 3, size, size)
-            inner = args.inner or (5 if b * size * size <= 224 * 224 else 1)
+            inner = args.inner or max(1, min(200, round(5 * 224 * 224 / (b * size * size))))
             for m in group.values():  # warm-up
                 time_once(m, x, 1)
             samples: dict[str, list[float]] = {k: [] for k in group}
