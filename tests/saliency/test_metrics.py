@@ -349,6 +349,19 @@ def test_evaluator_errors_and_nan_images():
     assert ev.results()["nss"] == pytest.approx(M.nss(s, np.eye(3)))
 
 
+def test_importing_saliency_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, attnvision.saliency as s; s.density_map([[1, 1]], (4, 4), 1.0); "
+        "s.metrics.nss(s.density_map([[1, 1]], (4, 4), 1.0), [[0, 0, 0, 0]] * 3 + [[0, 1, 0, 0]]); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 # ------------------------------------------------------------------ pysaliency parity
 def _pysaliency():
     with warnings.catch_warnings():
@@ -389,6 +402,17 @@ def test_pysaliency_parity_synthetic_with_ties_and_constants():
     # with ties pysaliency joins tied points by one segment; ours is the jitter expectation
     pys = general_roc(ties[f > 0], ties[f == 0], judd=1)[0]
     assert abs(M.auc_judd(ties, f) - pys) > 1e-3
+    # the relation stated in auc_judd's docstring: a non-fixated pixel of value v adds
+    # (2 a + t_lo) / (2 Nfix) in pysaliency, a = #fixated values > v, t_lo = number of
+    # fixated pixels at the largest fixated value <= v
+    pos, neg = ties[f > 0], ties[f == 0]
+    shares = []
+    for v in neg:
+        a = np.sum(pos > v)
+        below = pos[pos <= v]
+        t_lo = np.sum(pos == below.max()) if below.size else 0
+        shares.append((2 * a + t_lo) / (2 * pos.size))
+    assert pys == pytest.approx(np.mean(shares), abs=1e-12)
     # constant prediction: both define CC as 0 and KLD the same way
     c = np.full((20, 24), 0.25)
     assert M.cc(c, gt) == pm.CC(c, gt) == 0.0

@@ -503,8 +503,10 @@ def auc_judd(saliency_map: Any, fixation_map: Any) -> float | np.ndarray:
     pysaliency (``general_roc(..., judd=1)`` on the fixated / non-fixated pixel values,
     i.e. ``AUC(nonfixations='unfixated', thresholds='fixations')`` without jitter) gives
     the same value whenever the fixated values are distinct and no non-fixated pixel
-    equals a fixated value; with ties it joins tied points by one straight segment, which
-    differs from the expectation above.
+    equals a fixated value. With ties it joins tied points by one straight segment: a
+    non-fixated pixel of value ``v`` adds ``(2 a + t_lo) / (2 Nfix)``, ``t_lo`` = number of
+    fixated pixels at the largest fixated value ``<= v`` (``1`` when no fixated value is
+    below), which differs from the expectation above.
     """
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
     fix = _as_fixations(fixation_map, "fixation_map", s.shape[-2:])
@@ -624,6 +626,9 @@ def auc_shuffled(
     Returns:
         The score in ``[0, 1]``; a constant map scores 0.5. No fixations: NaN. An empty
         ``other_fixation_map`` raises ``ValueError`` (MATLAB divides by zero).
+        pysaliency's ``AUC(nonfixations='shuffled')`` instead takes every fixation of all
+        other images as negatives and every map value as a threshold (no sampling, no
+        fixed steps), per fixation rather than per fixated pixel.
     """
     _check_steps(n_splits, step_size)
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
