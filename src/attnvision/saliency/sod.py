@@ -411,33 +411,50 @@ class _Image:
     def weighted_fmeasure(self, beta2: float) -> float:
         if self.n_fg == 0:
             return 0.0
-        gt, error = self.gt, self.error
+        gt = self.gt
         # Nearest foreground pixel of every pixel (itself for foreground pixels), the same
         # feature transform PySODMetrics takes from distance_transform_edt(gt == 0).
         nearest = ndimage.distance_transform_edt(~gt, return_distances=False, return_indices=True)
         h, w = self.shape
         # Pixel dependency only matters on the foreground: filter the error map, with the
         # background replaced by the error of its nearest foreground pixel, inside the
-        # foreground's bounding box plus the 3-pixel reach of the 7x7 kernel.
+        # foreground's bounding box plus the 3-pixel reach of the 7x7 kernel. Nearest
+        # foreground pixels all lie inside that window.
         fg_rows = np.flatnonzero(self.rows)
         fg_cols = np.flatnonzero(self.cols)
         y0, y1 = max(fg_rows[0] - 3, 0), min(fg_rows[-1] + 4, h)
         x0, x1 = max(fg_cols[0] - 3, 0), min(fg_cols[-1] + 4, w)
         window = (slice(y0, y1), slice(x0, x1))
-        flat = nearest[0][window].astype(np.intp)
-        flat *= w
+        if self.v is not None:
+            table = np.concatenate([self.table, 1 - self.table])
+            error = table.take(self.code[window])
+        else:
+            error = np.abs(self._p[window] - gt[window])
+        flat = nearest[0][window] - y0
+        flat = flat.astype(np.intp)
+        flat *= x1 - x0
         flat += nearest[1][window]
+        flat -= x0
         spread = error.ravel().take(flat)
         kernel = _gauss1d()
         spread = ndimage.correlate1d(spread, kernel, axis=0, mode="constant", cval=0.0)
         spread = ndimage.correlate1d(spread, kernel, axis=1, mode="constant", cval=0.0)
-        np.minimum(spread, error[window], out=spread)
+        np.minimum(spread, error, out=spread)
         fg_weighted = float(spread[gt[window]].sum())
-        # Pixel importance: background errors weigh 2 - 0.5 ** (distance / 5); only the
-        # background pixels with a nonzero error contribute.
-        contributing = error > 0
+        # Pixel importance: background errors (= p) weigh 2 - 0.5 ** (distance / 5); only
+        # background pixels with p > 0 contribute.
+        if self.v is not None:
+            positive = np.flatnonzero(self.table > 0)
+            first = positive[0] if positive.size else 256
+            contributing = self.v >= first if first < 256 else np.zeros(self.shape, bool)
+        else:
+            contributing = self._p > 0
         contributing &= ~gt
         index = np.flatnonzero(contributing)
+        if self.v is not None:
+            values = self.table.take(self.v.ravel().take(index))
+        else:
+            values = self._p.ravel().take(index)
         rows, cols = np.divmod(index, w)
         rows -= nearest[0].ravel().take(index)
         cols -= nearest[1].ravel().take(index)
@@ -445,7 +462,7 @@ class _Image:
         cols *= cols
         rows += cols  # squared distance, exact in int64
         importance = 2 - np.exp(np.log(0.5) / 5 * np.sqrt(rows, dtype=np.float64))
-        bg_weighted = float((error.ravel().take(index) * importance).sum())
+        bg_weighted = float((values * importance).sum())
         tp_w = self.n_fg - fg_weighted
         fp_w = bg_weighted
         recall = 1 - fg_weighted / self.n_fg
