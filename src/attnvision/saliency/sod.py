@@ -21,7 +21,9 @@ How a prediction is read (``normalize=None``, the default):
   ``normalize=True`` applies the min-max step to floats too.
 
 Masks are binary: ``bool``, or numbers whose only values are ``{0, 1}`` or ``{0, 255}``;
-nonzero is foreground.
+nonzero is foreground. (PySODMetrics thresholds grey masks at ``> 128``, the MATLAB toolbox at
+``>= 0.5 * 255``; for binary masks both agree with this, and other masks are refused rather
+than binarised silently.)
 
 Thresholds. Curves have 256 entries; entry ``t`` binarises the prediction as
 ``floor(255 * p) >= t`` (``t = 0..255``, ascending). PySODMetrics and the MATLAB toolbox store
@@ -44,7 +46,7 @@ Example:
     >>> from attnvision.saliency import sod
     >>> mask = np.zeros((8, 8), bool); mask[2:6, 2:6] = True
     >>> pred = (mask * 255).astype(np.uint8)
-    >>> sod.mae(pred, mask), sod.smeasure(pred, mask)
+    >>> sod.mae(pred, mask), round(sod.smeasure(pred, mask), 6)
     (0.0, 1.0)
 """
 
