@@ -102,13 +102,16 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     try:
         payload = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        if "weights_only" in str(exc) or "Unsupported" in str(exc) or "GLOBAL" in str(exc):
+        text = str(exc)
+        if "GLOBAL" in text or "Unsupported global" in text:
             raise ValueError(
                 f"refusing to load {p}: it is not a plain-tensor checkpoint (it asks to "
                 "import or run code, which weights_only loading forbids)"
             ) from exc
-        raise ValueError(f"{p} is not a readable checkpoint ({first})") from exc
+        detail = next((ln.strip() for ln in reversed(text.splitlines()) if "operand" in ln), "")
+        raise ValueError(
+            f"{p} is not a readable checkpoint (not a torch file{': ' + detail if detail else ''})"
+        ) from exc
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except Exception as exc:  # any other failure of the reader: not a usable file
