@@ -433,7 +433,7 @@ def test_pysaliency_parity_on_osie():
     yy, xx = np.mgrid[0:600, 0:800]
     centre = np.exp(-((xx - 399.5) ** 2 / (2 * 160.0**2) + (yy - 299.5) ** 2 / (2 * 120.0**2)))
     checked_auc = 0
-    for name in ("1001.jpg", "1234.jpg", "1555.jpg"):
+    for name in ("1001.jpg", "1555.jpg"):
         rows = fixations[name]
         fmap = fixation_map(rows, (600, 800), warn=False)
         gt = density_map(rows, (600, 800), 24.0)
@@ -443,7 +443,7 @@ def test_pysaliency_parity_on_osie():
             checked_auc += _check_against_pysaliency(pred, fmap, gt)
         # the Gaussian centre map has ties (it is symmetric): AUC is the jitter expectation
         assert 0.5 < M.auc_judd(centre, fmap) < 1.0
-    assert checked_auc >= 3
+    assert checked_auc >= 2
 
 
 def test_fixations_as_index_pairs():
