@@ -76,14 +76,7 @@ def _as_map(x: Any, name: str, *, allow_batch: bool = False) -> np.ndarray:
         raise ValueError(f"{name} must have shape {expected}, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    total = arr.sum()
-    if not np.isfinite(total):
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        if bad:
-            raise ValueError(f"{name} must be finite, got {bad} NaN/Inf values")
-        raise ValueError(f"{name} values are too large: their sum overflows float64")
-    return arr
+    return np.ascontiguousarray(arr, dtype=np.float64)  # finiteness: checked by _Map
 
 
 def _as_fixations(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -180,11 +173,16 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 class _Map:
     """A validated float64 map with statistics computed once and shared by the metrics."""
 
-    def __init__(self, arr: np.ndarray) -> None:
+    def __init__(self, arr: np.ndarray, name: str = "saliency_map") -> None:
         self.arr = arr
         self.flat = arr.ravel()
         self.n = self.flat.size
-        self.total = float(self.flat.sum())
+        self.total = float(self.flat.sum())  # NaN/Inf propagate: one pass checks them
+        if not np.isfinite(self.total):
+            bad = int(np.count_nonzero(~np.isfinite(self.flat)))
+            if bad:
+                raise ValueError(f"{name} must be finite, got {bad} NaN/Inf values")
+            raise ValueError(f"{name} values are too large: their sum overflows float64")
         self._lo: float | None = None
         self._hi: float | None = None
         self._cache: dict[str, Any] = {}
@@ -324,7 +322,7 @@ def cc(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
     g = _as_map(gt_density_map, "gt_density_map")
     _same_shape(s[0] if s.ndim == 3 else s, g, "saliency map", "gt_density_map")
-    return _batched(_cc, s, _Map(g))
+    return _batched(_cc, s, _Map(g, "gt_density_map"))
 
 
 # --------------------------------------------------------------------------- KLD
@@ -373,7 +371,7 @@ def kld(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
     g = _as_map(gt_density_map, "gt_density_map")
     _same_shape(s[0] if s.ndim == 3 else s, g, "saliency map", "gt_density_map")
-    return _batched(_kld, s, _Map(g))
+    return _batched(_kld, s, _Map(g, "gt_density_map"))
 
 
 # --------------------------------------------------------------------------- SIM
@@ -401,7 +399,7 @@ def sim(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
     g = _as_map(gt_density_map, "gt_density_map")
     _same_shape(s[0] if s.ndim == 3 else s, g, "saliency map", "gt_density_map")
-    return _batched(_sim, s, _Map(g))
+    return _batched(_sim, s, _Map(g, "gt_density_map"))
 
 
 # --------------------------------------------------------------------------- AUC
@@ -668,7 +666,7 @@ def info_gain(saliency_map: Any, fixation_map: Any, baseline_map: Any) -> float 
     fix = _as_fixations(fixation_map, "fixation_map", s.shape[-2:])
     base = _as_map(baseline_map, "baseline_map")
     _same_shape(s[0] if s.ndim == 3 else s, base, "saliency map", "baseline_map")
-    bm = _Map(base)
+    bm = _Map(base, "baseline_map")
     return _batched(lambda m: _info_gain(m, fix, bm), s)
 
 
@@ -754,7 +752,7 @@ def emd(saliency_map: Any, gt_density_map: Any, *, downscale: int = 32) -> float
     _same_shape(s[0] if s.ndim == 3 else s, g, "saliency map", "gt_density_map")
     if g.min() < 0:
         raise ValueError(f"emd expects a non-negative gt_density_map, got minimum {g.min()}")
-    gm = _Map(g)
+    gm = _Map(g, "gt_density_map")
     return _batched(lambda m: _emd(m, gm, int(downscale)), s)
 
 
@@ -880,11 +878,11 @@ class SaliencyEvaluator:
         if density_map is not None:
             dens_arr = _as_map(density_map, "density_map")
             _same_shape(arr, dens_arr, "saliency map", "density_map")
-            dens = _Map(dens_arr)
+            dens = _Map(dens_arr, "density_map")
         if baseline_map is not None:
             base_arr = _as_map(baseline_map, "baseline_map")
             _same_shape(arr, base_arr, "saliency map", "baseline_map")
-            base = _Map(base_arr)
+            base = _Map(base_arr, "baseline_map")
         index = len(self.per_image)
         scores: dict[str, float] = {}
         for metric in self.metrics:
