@@ -174,3 +174,12 @@ def test_bench_blocks(capsys):
     assert lines[0].split()[:4] == ["what", "params", "MFLOPs", "latency"]
     assert lines[1].split()[0] == "se" and lines[2].split()[0] == "cbam"
     assert "--input expected" in _one_line_error(capsys, "bench", "--input", "1,2,3")
+
+
+def test_auto_resume_starts_then_continues(tmp_path, capsys):
+    args = _train_args(tmp_path)
+    assert main([*args, "--auto-resume"]) == 0  # no checkpoint yet: starts from scratch
+    assert main([*args, "train.epochs=2", "--auto-resume"]) == 0  # continues with epoch 2
+    capsys.readouterr()
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log] == ["epoch", "1", "2"]

@@ -55,13 +55,16 @@ def _split_config_args(items: list[str]) -> tuple[str | None, list[str]]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from attnvision.engine import fit, load_config
 
     path, overrides = _split_config_args(args.items)
     if args.out:
         overrides.append(f"out={args.out}")
     config = load_config(path, overrides)
-    result = fit(config, resume=args.resume)
+    resume = args.resume or (args.auto_resume and (Path(config.out) / "last.pt").is_file())
+    result = fit(config, resume=resume)
     if result.out is not None and _is_main_process():
         print(
             f"{config.model.name} attention={config.model.attention or 'none'}: "
@@ -91,6 +94,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("items", nargs="*", metavar="CONFIG|key=value")
     p.add_argument("--out", help="run folder (same as out=DIR)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="resume when OUT/last.pt exists, else start (for torchrun --max_restarts)",
+    )
     p.set_defaults(func=_cmd_train)
 
 

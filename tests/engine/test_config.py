@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -81,3 +83,12 @@ def test_saved_config_round_trips(tmp_path):
     assert again == cfg
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["optim"]["lr"] == 0.3
     assert isinstance(again, Config)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")))
+def test_example_configs_are_valid(path):
+    from attnvision.models import list_models
+
+    cfg = load_config(path)
+    assert cfg.model.name in list_models()
+    assert cfg.compare.stn_model in list_models()

@@ -85,7 +85,12 @@ def materialise(ds: Dataset, limit_bytes: int = MATERIALISE_BYTES) -> Dataset:
 
 def _run_config(config: Config, attention: str, out: Path) -> Config:
     if attention == "stn":
-        model = dataclasses.replace(config.model, name=config.compare.stn_model, attention=None)
+        model = dataclasses.replace(
+            config.model,
+            name=config.compare.stn_model,
+            attention=None,
+            options={**config.model.options, **config.compare.stn_options},
+        )
     else:
         model = dataclasses.replace(
             config.model, attention=None if attention == "none" else attention

@@ -108,11 +108,13 @@ class TrainConfig:
 class CompareConfig:
     """``attnvision compare``: one model per name in ``attention`` (``none`` for the plain
     network; ``stn`` uses ``stn_model``, a spatial transformer in front of the network);
+    ``stn_options`` are extra builder options for that model only (e.g. ``out_size``);
     ``gallery`` test images in the attention-map pictures; ``latency_repeats`` forward
     passes (batch 1, CPU) per latency figure."""
 
     attention: list[str] = field(default_factory=lambda: ["none", "se", "eca", "cbam", "stn"])
     stn_model: str = "st_cnn"
+    stn_options: dict[str, Any] = field(default_factory=dict)
     gallery: int = 6
     latency_repeats: int = 30
 
