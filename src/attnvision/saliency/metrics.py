@@ -116,7 +116,9 @@ def _as_fixations(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
         raise TypeError(f"{name} must be numeric or boolean, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr.sum()):
         raise ValueError(f"{name} must be finite, got NaN/Inf values")
-    return np.flatnonzero(arr > 0)
+    return np.flatnonzero(
+        np.greater(arr, 0, out=_buffer("mask", arr.size, np.bool_).reshape(arr.shape))
+    )
 
 
 def _same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
@@ -227,25 +229,38 @@ class _Map:
             self._cache["unit"] = u
         return self._cache["unit"]
 
-    def shifted_dist(self, *, zero_stays_zero: bool) -> np.ndarray:
-        """``(x - min) / sum(x - min)``: the map rescaled to ``[0, 1]`` and divided by its
-        sum (the ``max - min`` factor cancels). A constant map becomes uniform, or stays
-        all zero when it is zero and ``zero_stays_zero`` (similarity.m)."""
-        key = f"shifted{zero_stays_zero}"
-        if key not in self._cache:
+    def shift_mass(self) -> float:
+        """``sum(x - min)``, the normaliser of the rescaled map (0 for a constant map)."""
+        if "mass" not in self._cache:
             lo = self.lo
-            mass = self.total - self.n * lo  # sum(x - min) without another pass
+            mass = self.total - self.n * lo  # without another pass over the pixels
             if mass <= 1e-7 * abs(self.total):  # cancellation, or a constant map
                 mass = float(np.sum(self.flat - lo))
-            if mass > 0:
-                d = np.subtract(self.flat, lo)
-                d *= 1.0 / mass
-            elif zero_stays_zero and lo == 0:
-                d = np.zeros_like(self.flat)
-            else:
-                d = np.full_like(self.flat, 1.0 / self.n)
-            self._cache[key] = d
-        return self._cache[key]
+            self._cache["mass"] = max(mass, 0.0)
+        return self._cache["mass"]
+
+    def shifted_dist(self, slot: str, *, zero_stays_zero: bool) -> np.ndarray:
+        """``(x - min) / sum(x - min)`` in the scratch buffer ``slot``: the map rescaled to
+        ``[0, 1]`` and divided by its sum (the ``max - min`` factor cancels). A constant
+        map becomes uniform, or stays all zero when it is zero and ``zero_stays_zero``
+        (similarity.m)."""
+        out = _buffer(slot, self.n, np.float64)
+        mass = self.shift_mass()
+        if mass > 0:
+            np.subtract(self.flat, self.lo, out=out)
+            out *= 1.0 / mass
+        elif zero_stays_zero and self.lo == 0:
+            out.fill(0.0)
+        else:
+            out.fill(1.0 / self.n)
+        return out
+
+    def shifted_at(self, index: np.ndarray) -> np.ndarray:
+        """``(x - min) / sum(x - min)`` at the flat indices ``index`` (uniform if constant)."""
+        mass = self.shift_mass()
+        if mass > 0:
+            return (self.flat[index] - self.lo) / mass
+        return np.full(index.size, 1.0 / self.n)
 
 
 def _batched(fn, saliency_map: np.ndarray, *others: Any) -> Any:
@@ -376,9 +391,9 @@ def kld(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
 
 # --------------------------------------------------------------------------- SIM
 def _sim(s: _Map, g: _Map) -> float:
-    a = s.shifted_dist(zero_stays_zero=True)
-    b = g.shifted_dist(zero_stays_zero=True)
-    return float(np.minimum(a, b, out=_buffer("float", a.size, np.float64)).sum())
+    a = s.shifted_dist("sim_a", zero_stays_zero=True)
+    b = g.shifted_dist("sim_b", zero_stays_zero=True)
+    return float(np.minimum(a, b, out=a).sum())
 
 
 def sim(saliency_map: Any, gt_density_map: Any) -> float | np.ndarray:
@@ -437,7 +452,7 @@ def _count_ge_gt(s: np.ndarray, u: np.ndarray, lo: float, hi: float) -> tuple:
     hist = np.bincount(b, minlength=k)
     flag = np.zeros(k, dtype=bool)
     flag[bu] = True
-    vals = np.sort(s[flag[b]])
+    vals = np.sort(s[np.take(flag, b, out=_buffer("mask", n, np.bool_))])
     hist[flag] = 0
     above = np.zeros(k + 1, dtype=np.int64)  # above[j] = unflagged pixels in buckets >= j
     above[:k] = np.cumsum(hist[::-1])[::-1]
@@ -640,8 +655,8 @@ def auc_shuffled(
 def _info_gain(s: _Map, fix: np.ndarray, base: _Map) -> float:
     if fix.size == 0:
         return float("nan")
-    p = s.shifted_dist(zero_stays_zero=False)[fix]
-    pb = base.shifted_dist(zero_stays_zero=False)[fix]
+    p = s.shifted_at(fix)
+    pb = base.shifted_at(fix)
     return float(np.mean(np.log2(EPS + p) - np.log2(EPS + pb)))
 
 
