@@ -328,6 +328,14 @@ def test_evaluator_means_and_determinism():
     assert res["nss"] == pytest.approx(np.mean([M.nss(s, f) for s, f, _, _ in data]))
     assert res["cc"] == pytest.approx(np.mean([M.cc(s, g) for s, _, g, _ in data]))
     assert res["auc_judd"] == pytest.approx(np.mean([M.auc_judd(s, f) for s, f, _, _ in data]))
+    # image i's random metrics use default_rng([seed, i, 1]) (Borji) and [seed, i, 2]
+    s1, f1, _, o1 = data[1]
+    assert ev.per_image[1]["auc_borji"] == M.auc_borji(
+        s1, f1, seed=np.random.default_rng([7, 1, 1])
+    )
+    assert ev.per_image[1]["auc_shuffled"] == M.auc_shuffled(
+        s1, f1, o1, seed=np.random.default_rng([7, 1, 2])
+    )
     # the random metrics do not depend on which other metrics are selected
     assert run(["auc_borji"]).results()["auc_borji"] == res["auc_borji"]
     assert run(names).results() == res

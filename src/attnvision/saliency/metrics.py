@@ -800,11 +800,11 @@ class SaliencyEvaluator:
         {'auc_judd': 0.87, 'nss': 2.1, 'cc': 0.6}
 
     ``update`` validates the maps once and computes every metric on them; AUC-Borji and
-    shuffled AUC of image ``i`` (0-based update order) use the generator
-    ``numpy.random.default_rng([seed, i])``, so results do not depend on which metrics are
-    selected. ``results()`` is the mean per metric over the images where it is defined
-    (images without fixations give NaN and are left out; ``counts()`` says how many
-    images entered each mean).
+    shuffled AUC of image ``i`` (0-based update order) use the generators
+    ``numpy.random.default_rng([seed, i, 1])`` and ``default_rng([seed, i, 2])``, so
+    results do not depend on which metrics are selected. ``results()`` is the mean per
+    metric over the images where it is defined (images without fixations give NaN and are
+    left out; ``counts()`` says how many images entered each mean).
 
     Args:
         metrics: names from :data:`METRICS` (default :data:`DEFAULT_METRICS`).
