@@ -62,6 +62,8 @@ class ChannelGate(nn.Module):
         self.gate = create_act(gate_layer, nn.Sigmoid)
 
     def _attend(self, avg: torch.Tensor, mx: torch.Tensor) -> torch.Tensor:
+        # 1x1 convolutions (not matrix products) so results equal timm's to the last bit;
+        # the spatial gate's weight gradient amplifies last-bit differences of this map.
         a = self.fc2(self.act(self.fc1(avg)))
         m = self.fc2(self.act(self.fc1(mx)))
         return self.gate(a + m)

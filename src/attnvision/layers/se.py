@@ -7,6 +7,7 @@ Reference: J. Hu, L. Shen, G. Sun, "Squeeze-and-Excitation Networks", CVPR 2018
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._fast import pool_gate_scale, use_fast_path
@@ -67,7 +68,12 @@ class SqueezeExcite(nn.Module):
         self.gate = create_act(gate_layer, nn.Sigmoid)
 
     def _excite(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.gate(self.fc2(self.act(self.fc1(pooled))))
+        # fc1 / fc2 hold 1x1-conv weights (timm's layout); on a pooled (N, C, 1, 1) input
+        # they are applied as matrix products, which skips the convolution set-up cost.
+        n = pooled.shape[0]
+        z = F.linear(pooled.reshape(n, self.channels), self.fc1.weight.flatten(1), self.fc1.bias)
+        z = F.linear(self.act(z), self.fc2.weight.flatten(1), self.fc2.bias)
+        return self.gate(z.reshape(n, self.channels, 1, 1))
 
     @torch.jit.unused
     def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
