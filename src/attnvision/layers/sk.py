@@ -250,10 +250,11 @@ class SelectiveKernel(nn.Module):
             pooled = pooled + branches[i].sum(dim=(2, 3), keepdim=True)
         pooled = pooled / (branches[0].shape[2] * branches[0].shape[3])
         attn = self.gate(pooled)  # (N, M, C, 1, 1)
-        # Select (Eq. 6): V = sum_m a_m * U_m as a multiply-accumulate (no stacked copy).
+        # Select (Eq. 6): V = sum_m a_m * U_m as an in-place multiply-accumulate into one
+        # fresh buffer (no stacked copy; the product's output is not saved for backward).
         out = branches[0] * attn[:, 0]
         for i in range(1, self.num_paths):
-            out = torch.addcmul(out, branches[i], attn[:, i])
+            out.addcmul_(branches[i], attn[:, i])
         return out
 
     def extra_repr(self) -> str:
