@@ -33,8 +33,8 @@ def _config(tmp: Path, *extra: str):
             "model.name=_tiny:tiny_net",
             "model.options.width=8",
             "compare.stn_model=_tiny:tiny_st_net",
-            "compare.attention=[none, se, cbam, stn]",
-            "compare.gallery=3",
+            "compare.attention=[none, cbam, stn]",
+            "compare.gallery=2",
             "compare.latency_repeats=3",
             "train.epochs=2",
             "train.progress=false",
@@ -48,7 +48,7 @@ def _config(tmp: Path, *extra: str):
 def test_compare_writes_the_report(tmp_path):
     results = compare(_config(tmp_path))
     out = tmp_path / "report"
-    assert [r.attention for r in results] == ["none", "se", "cbam", "stn"]
+    assert [r.attention for r in results] == ["none", "cbam", "stn"]
     for name in (
         "report.md",
         "report.html",
@@ -56,14 +56,13 @@ def test_compare_writes_the_report(tmp_path):
         "results.csv",
         "config.yaml",
         "curves.png",
-        "maps_se.png",
         "maps_cbam.png",
         "maps_stn.png",
     ):
         assert (out / name).is_file(), name
     assert not (out / "maps_none.png").exists()  # the plain network has no attention map
     data = json.loads((out / "results.json").read_text())
-    assert [m["attention"] for m in data["models"]] == ["none", "se", "cbam", "stn"]
+    assert [m["attention"] for m in data["models"]] == ["none", "cbam", "stn"]
     assert set(data["models"][0]) >= {
         "attention",
         "accuracy",
@@ -75,15 +74,15 @@ def test_compare_writes_the_report(tmp_path):
     assert data["config"]["train"]["epochs"] == 2
     # the figures are those of the trained networks
     stn = _tiny.tiny_st_net(num_classes=4, width=8)
-    assert results[3].params == count_params(stn)
-    assert results[3].flops == count_flops(stn, torch.rand(1, 1, 8, 8))
-    assert results[0].params < results[1].params < results[3].params
+    assert results[2].params == count_params(stn)
+    assert results[2].flops == count_flops(stn, torch.rand(1, 1, 8, 8))
+    assert results[0].params < results[1].params < results[2].params
     for r in results:
         assert 0.0 <= r.accuracy <= 1.0 and r.error == pytest.approx(1 - r.accuracy)
         assert r.latency_ms > 0 and r.train_seconds > 0
     md = (out / "report.md").read_text()
-    assert "| cbam | _tiny:tiny_net |" in md and "![se attention maps](maps_se.png)" in md
-    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
+    assert "| cbam | _tiny:tiny_net |" in md and "![stn attention maps](maps_stn.png)" in md
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "t.pt"]  # no stray folders
 
 
