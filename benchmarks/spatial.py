@@ -226,6 +226,8 @@ def experiment_stn(args: argparse.Namespace) -> None:
         "cluttered60": ("cluttered", {"canvas": 60, "pieces": 4}),
     }
     for task, (distortion, options) in tasks.items():
+        if args.task and task != args.task:
+            continue
         train_data = make_split(args, True, args.train_size, distortion, **options)
         test_data = make_split(args, False, args.test_size, distortion, **options)
         # the paper downsamples the cluttered canvas to half size in the transformer
@@ -275,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", choices=["stn", "ram", "dcn"], required=True)
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "digits"])
+    parser.add_argument(
+        "--task", choices=["rts", "cluttered60"], default=None, help="stn: run only this task"
+    )
     parser.add_argument("--train-size", type=int, default=60_000)
     parser.add_argument("--test-size", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=10)
