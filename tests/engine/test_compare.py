@@ -117,3 +117,17 @@ def test_materialise_keeps_items():
     assert len(ds) == 5
     assert torch.equal(ds[3][0], torch.full((1, 2, 2), 3.0)) and int(ds[3][1]) == 1
     assert materialise(Lazy(), limit_bytes=10).__class__.__name__ == "Lazy"
+
+
+def test_materialise_names_images_of_another_size():
+    from torch.utils.data import Dataset
+
+    class Mixed(Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return torch.zeros(1, 4 + (i == 2), 4), 0
+
+    with pytest.raises(ValueError, match=r"got \(1, 5, 4\) at item 2"):
+        materialise(Mixed())

@@ -78,6 +78,11 @@ def materialise(ds: Dataset, limit_bytes: int = MATERIALISE_BYTES) -> Dataset:
     labels = torch.empty(len(ds), dtype=torch.int64)
     for i in range(len(ds)):
         image, label = ds[i]
+        if image.shape != first.shape:
+            raise ValueError(
+                f"dataset images expected one size {tuple(first.shape)}, got "
+                f"{tuple(image.shape)} at item {i} (for a folder set data.options.size=[H, W])"
+            )
         images[i] = image
         labels[i] = int(label)
     return TensorDataset(images, labels)
