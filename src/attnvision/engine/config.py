@@ -44,6 +44,7 @@ class DataConfig:
     num_workers: int = 0
     limit_train: int = 0
     limit_test: int = 0
+    copies: int = 1
     options: dict[str, Any] = field(default_factory=dict)
 
 

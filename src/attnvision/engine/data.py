@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import ConcatDataset, Dataset, Subset, TensorDataset
 
 from .config import DataConfig, ModelConfig
 
@@ -112,9 +112,17 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
         kwargs: dict[str, Any] = dict(cfg.options)
         if cfg.root is not None:
             kwargs["root"] = cfg.root
-        train = create_dataset(
-            cfg.name, train=True, distortion=cfg.distortion, seed=cfg.seed, **kwargs
-        )
+        if cfg.copies < 1:
+            raise ValueError(f"data.copies expected >= 1, got {cfg.copies}")
+        if cfg.copies > 1 and not cfg.distortion:
+            raise ValueError("data.copies > 1 expected a data.distortion to vary the copies")
+        parts = [
+            create_dataset(
+                cfg.name, train=True, distortion=cfg.distortion, seed=cfg.seed + k, **kwargs
+            )
+            for k in range(cfg.copies)
+        ]
+        train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
         test = create_dataset(
             cfg.name, train=False, distortion=cfg.distortion, seed=cfg.seed, **kwargs
         )
@@ -133,6 +141,12 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
 
 def _labels(ds: Dataset) -> torch.Tensor | None:
     base, indices = _unwrap(ds)
+    if isinstance(base, ConcatDataset):
+        parts = [_labels(part) for part in base.datasets]
+        if any(part is None for part in parts):
+            return None
+        labels = torch.cat(parts)  # type: ignore[arg-type]
+        return labels[indices] if indices is not None else labels
     if isinstance(base, TensorDataset):
         labels = base.tensors[1]
     else:
@@ -153,6 +167,8 @@ def dataset_info(ds: Dataset) -> tuple[int, int]:
             + (f" with shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else "")
         )
     base, _ = _unwrap(ds)
+    if isinstance(base, ConcatDataset):
+        base, _ = _unwrap(base.datasets[0])
     classes = getattr(base, "classes", None) or getattr(base, "num_classes", None)
     if isinstance(classes, int):
         num_classes = classes
