@@ -183,3 +183,29 @@ def test_auto_resume_starts_then_continues(tmp_path, capsys):
     capsys.readouterr()
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log] == ["epoch", "1", "2"]
+
+
+def test_bench_models_flops_match_the_counter(capsys):
+    import torch
+
+    from attnvision.engine.bench import count_flops
+    from attnvision.models import create_model
+
+    code, out, _ = _run(
+        capsys,
+        "bench",
+        "--model",
+        "cnn",
+        "--attention",
+        "none,se",
+        "--input",
+        "1,1,32,32",
+        "--repeats",
+        "2",
+    )
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    expected = count_flops(create_model("cnn", num_classes=10), torch.rand(1, 1, 32, 32))
+    assert float(rows["cnn+none"][2]) == pytest.approx(expected / 1e6, abs=0.006)
+    assert int(rows["cnn+se"][1].replace(",", "")) > int(rows["cnn+none"][1].replace(",", ""))
+    assert "unknown attention 'sse'" in _one_line_error(capsys, "bench", "--attention", "sse")
