@@ -7,8 +7,8 @@ full-size ``(N, C, H, W)`` temporaries: ``g * x`` for the map's gradient, the ex
 gradient of the mean, the masks of ``amax``, and their sum. :class:`PoolGateScale` does
 the same math with one full-size allocation in the backward pass (the input gradient):
 
-* ``grad_a = sum(g * x)`` over the pooled dimensions is computed a few samples at a time
-  through one small reused buffer (the reduction order is the same as autograd's, so the
+* ``grad_a = sum(g * x)`` over the pooled dimensions is formed a few samples at a time
+  in one reused buffer (:func:`reduce_product`; same reduction as autograd's, so the
   result is bitwise equal on CPU);
 * the small network ``f`` keeps its own autograd graph (built once, in the forward pass,
   so batch-norm statistics and hooks see exactly one call) and is differentiated with
@@ -35,8 +35,9 @@ from torch.autograd.function import once_differentiable
 
 __all__ = ["PoolGateScale", "pool_gate_scale", "reduce_product", "use_fast_path"]
 
-# Elements per chunk of the reused product buffer (4 MiB in float32: stays in cache).
-_CHUNK_ELEMENTS = 1 << 20
+# Elements of the reused product buffer (32 MiB in float32): few, large operations, since
+# many small parallel operations stall when the two threads do not get the CPU together.
+_CHUNK_ELEMENTS = 1 << 23
 
 
 def use_fast_path(x: torch.Tensor, module: nn.Module) -> bool:
@@ -58,18 +59,23 @@ def reduce_product(g: torch.Tensor, x: torch.Tensor, over_channels: bool) -> tor
         over_channels: sum over ``C`` (gives ``(N, 1, H, W)``) instead of over ``H, W``
             (gives ``(N, C, 1, 1)``).
 
-    On CPU the product is formed a few samples at a time in one reused buffer; the
-    per-sample reduction is the same call autograd makes, so results match it exactly.
+    The product is formed a few samples at a time in one reused buffer (at most
+    ``_CHUNK_ELEMENTS`` elements) and reduced by the same ``sum`` autograd uses, so the
+    result equals ``(g * x).sum(dims)`` bit for bit on CPU. (A batched matrix product
+    would skip the buffer but sums in another order: last-bit differences that the CBAM
+    spatial gate's weight gradient amplifies past 1e-6.)
     """
     dims: tuple[int, ...] = (1,) if over_channels else (2, 3)
-    if x.device.type != "cpu" or x.dim() != 4:
+    if x.dim() != 4 or g.shape != x.shape or g.dtype != x.dtype:
         return (g * x).sum(dims, keepdim=True)
-    n = x.shape[0]
+    n, c, h, w = x.shape
+    if x.device.type != "cpu":
+        return (g * x).sum(dims, keepdim=True)
     per_sample = max(1, x[0].numel())
     step = max(1, _CHUNK_ELEMENTS // per_sample)
-    out_shape = (n, 1, x.shape[2], x.shape[3]) if over_channels else (n, x.shape[1], 1, 1)
-    out = torch.empty(out_shape, dtype=torch.result_type(g, x), device=x.device)
-    buf = torch.empty_like(x[: min(step, n)], dtype=out.dtype)
+    out_shape = (n, 1, h, w) if over_channels else (n, c, 1, 1)
+    out = torch.empty(out_shape, dtype=x.dtype, device=x.device)
+    buf = torch.empty_like(x[: min(step, n)])
     for start in range(0, n, step):
         stop = min(n, start + step)
         b = buf[: stop - start]
