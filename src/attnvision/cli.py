@@ -383,7 +383,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.data:
         overrides.append(f"data.name={args.data}")
         if args.data != "digits":
-            overrides.append("data.distortion=null")
+            overrides += ["data.distortion=null", "data.copies=1"]
     if args.distortion:
         overrides.append(f"data.distortion={args.distortion}")
     if args.root:
