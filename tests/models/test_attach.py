@@ -115,6 +115,7 @@ def test_new_blocks_follow_device_dtype_and_mode():
 def test_refuses_what_it_cannot_modify():
     with torch.device("meta"):
         vgg = torchvision.models.vgg11()
+        resnets = [torchvision.models.resnet18() for _ in range(5)]
     with pytest.raises(TypeError, match="expected a torchvision ResNet"):
         attach(vgg, "se")
     with pytest.raises(TypeError, match="got Sequential"):
@@ -122,13 +123,13 @@ def test_refuses_what_it_cannot_modify():
     with pytest.raises(TypeError, match="nn.Module"):
         attach("resnet50", "se")
     with pytest.raises(ValueError, match="between stages"):
-        attach(torchvision.models.resnet18(), "bam")
+        attach(resnets[0], "bam")
     with pytest.raises(ValueError, match="3x3 conv"):
-        attach(torchvision.models.resnet18(), "sk")
+        attach(resnets[1], "sk")
     with pytest.raises(ValueError, match="unknown attention"):
-        attach(torchvision.models.resnet18(), "squeeze")
+        attach(resnets[2], "squeeze")
     with pytest.raises(ValueError, match="None"):
-        attach(torchvision.models.resnet18(), None)
-    model = attach(torchvision.models.resnet18(), Scale)
+        attach(resnets[3], None)
+    model = attach(resnets[4], Scale)
     with pytest.raises(ValueError, match="already has attention"):
         attach(model, Scale)

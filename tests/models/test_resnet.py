@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torchvision
@@ -23,7 +25,10 @@ def meta_model(name: str, **kw) -> nn.Module:
         return create_model(name, **kw)
 
 
-def flops(model: nn.Module, size: int = 224) -> int:
+@functools.cache
+def flops(name: str, size: int = 224) -> int:
+    """FLOPs of ``create_model(name)`` at batch 1 (on the meta device: no real compute)."""
+    model = meta_model(name)
     with torch.device("meta"):
         x = torch.empty(1, 3, size, size)
     with FlopCounterMode(display=False) as counter:
@@ -59,7 +64,7 @@ def test_resnet50_size_and_flops_match_the_paper():
     model = meta_model("resnet50")
     assert n_params(model) == 25_557_032
     # 4.09 G multiply-adds = 8.18 GFLOPs at 224x224 (FlopCounterMode counts 2 per MAC)
-    assert round(flops(model) / 1e9, 2) == 8.18
+    assert round(flops("resnet50") / 1e9, 2) == 8.18
 
 
 def test_loads_torchvision_state_dict_and_gives_the_same_logits():
@@ -74,8 +79,7 @@ def test_loads_torchvision_state_dict_and_gives_the_same_logits():
 def test_zero_attention_cuts_the_residual_branch_before_the_addition():
     # Attention sits after bn3 and before "+ identity": a zero map leaves relu(identity),
     # which is the input itself for blocks without downsampling (their input is >= 0).
-    model = create_model("resnet50", attention=Zero).eval()
-    block = model.layer1[1]
+    block = Bottleneck(256, 64, attn_factory=Zero).eval()
     x = torch.relu(torch.randn(2, 256, 8, 8))
     with torch.no_grad():
         torch.testing.assert_close(block(x), x, rtol=0, atol=0)
@@ -89,11 +93,11 @@ def test_attention_is_built_for_every_block_with_its_channels_and_options():
         seen.append((channels, options))
         return nn.Identity()
 
-    create_model("resnet50", attention=factory, attention_options={"rd_ratio": 0.25})
+    meta_model("resnet50", attention=factory, attention_options={"rd_ratio": 0.25})
     assert [c for c, _ in seen] == [256] * 3 + [512] * 4 + [1024] * 6 + [2048] * 3
     assert all(o == {"rd_ratio": 0.25} for _, o in seen)
     seen.clear()
-    create_model("resnet18", attention=factory)
+    meta_model("resnet18", attention=factory)
     assert [c for c, _ in seen] == [64] * 2 + [128] * 2 + [256] * 2 + [512] * 2
 
 
@@ -120,8 +124,8 @@ def test_cbam_and_eca_resnet50_sizes():
 
 @pytest.mark.parametrize("name", ["se_resnet50", "cbam_resnet50"])
 def test_attention_flop_overhead_is_under_one_percent(name):
-    base = flops(meta_model("resnet50"))
-    extra = flops(meta_model(name)) - base
+    base = flops("resnet50")
+    extra = flops(name) - base
     assert 0 < extra < 0.01 * base
 
 
