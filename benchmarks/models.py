@@ -87,12 +87,13 @@ def build(name: str, timm_peer: bool) -> nn.Module:
     return create_model(name).eval()
 
 
-def time_once(model: nn.Module, x: torch.Tensor, inner: int) -> float:
+def time_once(model: nn.Module, x: torch.Tensor, inner: int, clock=time.perf_counter) -> float:
+    """Milliseconds per call of ``model(x)``, averaged over ``inner`` calls."""
     with torch.inference_mode():
-        start = time.perf_counter()
+        start = clock()
         for _ in range(inner):
             model(x)
-        return (time.perf_counter() - start) / inner * 1e3
+        return (clock() - start) / inner * 1e3
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,16 +104,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inner", type=int, default=0, help="calls per sample (0: auto)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-timm", action="store_true", help="skip timm peers")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: perf_counter; cpu: this process's CPU time (use with --threads 1 on a "
+        "shared machine: time spent waiting for a core is not counted)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs, load average at start {load:.2f}; repeats {args.repeats}"
+        f"{os.cpu_count()} CPUs, load average at start {load:.2f}; repeats {args.repeats}; "
+        f"{args.clock} clock"
     )
     header = "| model | backbone | params M | +params | GFLOPs | +FLOPs |"
     for b in batches:
@@ -145,11 +155,11 @@ def main(argv: list[str] | None = None) -> None:
             x = torch.randn(b, 3, size, size)
             inner = args.inner or max(1, min(200, round(5 * 224 * 224 / (b * size * size))))
             for m in group.values():  # warm-up
-                time_once(m, x, 1)
+                time_once(m, x, 1, clock)
             samples: dict[str, list[float]] = {k: [] for k in group}
             for _ in range(args.repeats):
                 for key, m in group.items():
-                    samples[key].append(time_once(m, x, inner))
+                    samples[key].append(time_once(m, x, inner, clock))
             med = {k: statistics.median(v) for k, v in samples.items()}
             vs_base = f"x{med['model'] / med['backbone']:.3f}" if "backbone" in med else "-"
             vs_timm = f"x{med['model'] / med['timm']:.3f}" if "timm" in med else "-"
