@@ -33,6 +33,7 @@ def _config(tmp: Path, *extra: str):
             "model.name=_tiny:tiny_net",
             "model.options.width=8",
             "compare.stn_model=_tiny:tiny_st_net",
+            "compare.stn_options={}",
             "compare.attention=[none, cbam, stn]",
             "compare.gallery=2",
             "compare.latency_repeats=3",
