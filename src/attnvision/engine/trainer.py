@@ -228,7 +228,7 @@ def fit(
     try:
         return _fit(cfg, device, info, resume, datasets, desc)
     except RuntimeError as exc:
-        if info.enabled and not isinstance(exc, DistributedError):
+        if info.enabled and not isinstance(exc, DistributedError) and _is_comm_failure(exc):
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DistributedError(
                 f"distributed training stopped on rank {info.rank} of {info.world_size}: "
@@ -237,6 +237,16 @@ def fit(
         raise
     finally:
         shutdown_distributed()
+
+
+def _is_comm_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a collective (dead peer, closed connection, timeout)."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    text = str(exc).lower()
+    return any(key in text for key in ("gloo", "nccl", "connection", "timed out", "timeout"))
 
 
 def _fit(
