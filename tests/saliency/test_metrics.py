@@ -130,6 +130,96 @@ def test_emd_known_values():
     assert M.emd(np.kron(b, np.ones((4, 4))), big, downscale=4) == pytest.approx(5.0, abs=1e-9)
 
 
+def _full_transport_lp(p: np.ndarray, q: np.ndarray) -> float:
+    """EMD as the textbook LP: every cell of p to every cell of q, tight HiGHS tolerances."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    h, w = p.shape
+    ys, xs = np.divmod(np.arange(h * w), w)
+    cost = np.hypot(ys[:, None] - ys[None, :], xs[:, None] - xs[None, :]).ravel()
+    n = h * w
+    var = np.arange(n * n)
+    a_eq = coo_matrix(
+        (np.ones(2 * var.size), (np.concatenate([var // n, n + var % n]), np.tile(var, 2))),
+        shape=(2 * n, n * n),
+    )
+    res = linprog(
+        cost,
+        A_eq=a_eq.tocsr(),
+        b_eq=np.concatenate([p.ravel(), q.ravel()]) * n,  # masses near 1 for the tolerances
+        bounds=(0, None),
+        method="highs-ds",
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+    )
+    assert res.status == 0
+    return res.fun / n
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_emd_column_generation_equals_the_full_transport_lp(seed):
+    rng = np.random.default_rng(seed)
+    shape = (7, 9)
+    p = rng.random(shape) ** 4  # peaked masses: long transports
+    q = rng.random(shape) ** 4
+    q[rng.random(shape) < 0.3] = 0.0  # empty cells
+    p, q = p / p.sum(), q / q.sum()
+    assert M._emd_exact(p, q) == pytest.approx(_full_transport_lp(p, q), abs=1e-9)
+    # the public function: the prediction is rank-matched to the ground truth first
+    matched = M._match_histogram(q, p)
+    assert M.emd(q, p, downscale=1) == pytest.approx(
+        _full_transport_lp(p, matched / matched.sum()), abs=1e-9
+    )
+
+
+def test_emd_on_one_row_is_the_distance_between_cdfs():
+    rng = np.random.default_rng(3)
+    p, q = rng.random((1, 40)), rng.random((1, 40))
+    p, q = p / p.sum(), q / q.sum()
+    # on a line the optimal transport cost is the L1 distance of the cumulative sums
+    expected = np.abs(np.cumsum(p) - np.cumsum(q)).sum()
+    assert M._emd_exact(p, q) == pytest.approx(expected, abs=1e-9)
+
+
+def test_imresize_matrix_follows_matlab():
+    # output size ceil(n / 32); 1-based output x is centred at x * 32 - 15.5; rows sum to 1
+    rows, cols = M._imresize_matrix(600, 1 / 32), M._imresize_matrix(800, 1 / 32)
+    assert rows.shape == (19, 600) and cols.shape == (25, 800)
+    assert np.allclose(cols.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    # away from the borders the symmetric cubic kernel reproduces a linear ramp exactly
+    ramp = cols @ np.arange(1, 801, dtype=float)
+    x = np.arange(1, 26)
+    assert np.allclose(ramp[2:22], 32 * x[2:22] - 15.5, rtol=0, atol=1e-9)
+    # at the border the input is mirrored with the edge pixel repeated (np.pad "symmetric")
+    v = np.random.default_rng(4).random(800)
+    padded = np.pad(v, 100, mode="symmetric")  # padded[100 + k - 1] = v(k), k 1-based
+    k = np.arange(-48, 83)  # every input index within 2 * 32 of u = 16.5
+    w = M._cubic((16.5 - k) / 32) / 32
+    assert (cols @ v)[0] == pytest.approx(w @ padded[100 + k - 1] / w.sum(), abs=1e-12)
+    # 800 = 25 * 32: the grid is symmetric, so flipping the input flips the output
+    assert np.allclose(cols @ v[::-1], (cols @ v)[::-1], rtol=0, atol=1e-12)
+    # antialiasing: the kernel spans 4 * 32 input pixels, with negative lobes
+    assert np.count_nonzero(cols[12]) == 128 and cols.min() < 0
+    # a constant map stays constant, also through the 2-D resize
+    assert np.allclose(M._imresize(np.full((600, 800), 0.3), 32), 0.3, rtol=0, atol=1e-15)
+
+
+def test_emd_resize_option_and_errors():
+    rng = np.random.default_rng(5)
+    g = rng.random((64, 96))
+    s = rng.random((64, 96))
+    block = M.emd(s, g, downscale=16)
+    matlab = M.emd(s, g, downscale=16, resize="matlab")
+    assert block > 0 and matlab > 0 and block != matlab
+    assert M.emd(g, g, downscale=16, resize="matlab") == pytest.approx(0.0, abs=1e-9)
+    ev = M.SaliencyEvaluator(["emd"], emd_downscale=16, emd_resize="matlab")
+    assert ev.update(s, density_map=g)["emd"] == matlab
+    with pytest.raises(ValueError, match="resize must be one of 'block', 'matlab', got 'bicubic'"):
+        M.emd(s, g, resize="bicubic")
+    with pytest.raises(ValueError, match="emd_resize"):
+        M.SaliencyEvaluator(["emd"], emd_resize="nearest")
+
+
 # ------------------------------------------------------------------ AUC-Judd expectation
 def test_auc_judd_is_the_expectation_of_matlab_jitter():
     """Ties broken by MATLAB's jitter: our closed form equals the Monte Carlo mean."""
