@@ -944,7 +944,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "emd": ("density_map",),
 }
 
-#: the suite used when no metric list is given (EMD is slow and opt-in)
+#: the suite used when no metric list is given (EMD, ~0.3 s per image, is opt-in)
 DEFAULT_METRICS: tuple[str, ...] = ("auc_judd", "auc_borji", "nss", "cc", "kld", "sim")
 
 
