@@ -485,17 +485,16 @@ def _count_ge_gt(s: np.ndarray, u: np.ndarray, lo: float, hi: float) -> tuple:
     hist = np.bincount(b, minlength=k)
     flag = np.zeros(k, dtype=bool)
     flag[bu] = True
-    near = np.compress(np.take(flag, b, out=_buffer("mask", n, np.bool_)), s)
+    # the pixels near a value of u, compared exactly
+    vals = np.sort(np.compress(np.take(flag, b, out=_buffer("mask", n, np.bool_)), s))
     hist[flag] = 0
     above = np.zeros(k + 1, dtype=np.int64)  # above[j] = unflagged pixels in buckets >= j
     above[:k] = np.cumsum(hist[::-1])[::-1]
     base = above[bu + 1]
-    # the pixels near a value of u, compared exactly: a value v is >= u_j for
-    # j < #(u <= v) and > u_j for j < #(u < v)
-    m = u.size
-    ge = np.cumsum(np.bincount(np.searchsorted(u, near, side="right"), minlength=m + 1)[::-1])
-    gt = np.cumsum(np.bincount(np.searchsorted(u, near, side="left"), minlength=m + 1)[::-1])
-    return base + ge[m - 1 :: -1], base + gt[m - 1 :: -1]
+    m = vals.size
+    ge = base + (m - np.searchsorted(vals, u, side="left"))
+    gt = base + (m - np.searchsorted(vals, u, side="right"))
+    return ge, gt
 
 
 def _auc_judd(s: _Map, fix: np.ndarray) -> float:
