@@ -405,7 +405,7 @@ def _sim(s: _Map, g: _Map) -> float:
         # min((s - lo_s) / mass_s, g / mass_g) = min(k (s - lo_s), g) / mass_g with
         # k = mass_g / mass_s: one scaled copy of the prediction instead of two
         k = g_mass / s_mass
-        tmp = np.subtract(s.flat, s.lo, out=_buffer("sim_a", s.n, np.float64))
+        tmp = np.subtract(s.flat, s.lo, out=_buffer("float", s.n, np.float64))
         tmp *= k
         np.minimum(tmp, g.flat, out=tmp)
         return float(tmp.sum() / g_mass)
@@ -480,7 +480,7 @@ def _count_ge_gt(s: np.ndarray, u: np.ndarray, lo: float, hi: float) -> tuple:
         gt = np.array([np.count_nonzero(s > v) for v in u], dtype=np.int64)
         return ge, gt
     k += 1  # (hi - origin) * scale rounds to at most k: buckets 0..k
-    b = _bucket_index(s, origin, scale, _buffer("buckets", n, np.float64))
+    b = _bucket_index(s, origin, scale, _buffer("float", n, np.float64))
     bu = _bucket_index(u, origin, scale, np.empty(u.size))
     hist = np.bincount(b, minlength=k)
     flag = np.zeros(k, dtype=bool)
