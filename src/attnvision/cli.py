@@ -752,6 +752,140 @@ def _add_saliency(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_saliency_evaluate)
 
+    pr = commands.add_parser(
+        "predict",
+        help="saliency maps from the trained networks shipped with attnvision",
+        description="Predict a saliency map for each IMAGE with the network shipped in "
+        "attnvision/weights (or --weights): --kind fixation (where people look; trained on "
+        "OSIE) or object (salient-object probability; trained on SOD). Writes "
+        "OUT/<image>.png (0..255 at the image's size), OUT/<image>.npy (float 0..1) and "
+        "OUT/<image>_overlay.png.",
+    )
+    pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    pr.add_argument("--kind", choices=["fixation", "object"], default="fixation")
+    pr.add_argument("--out", required=True, help="output folder")
+    pr.add_argument("--weights", help="other weights (a file written by save_weights)")
+    pr.set_defaults(func=_cmd_saliency_predict)
+
+
+def _cmd_visualize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from attnvision.engine import build_datasets, build_model, load_checkpoint
+    from attnvision.engine.checkpoint import load_model_state
+    from attnvision.engine.config import apply_overrides, config_from_dict
+    from attnvision.explain.plot import write_pictures
+    from attnvision.saliency.model import read_image
+
+    ckpt = load_checkpoint(args.checkpoint)
+    meta = ckpt.get("meta")
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(meta, dict):
+        raise UserError(f"{args.checkpoint} has no run config; was it written by attnvision train?")
+    if not isinstance(meta.get("num_classes"), int) or not isinstance(meta.get("in_channels"), int):
+        raise UserError(f"{args.checkpoint} does not record num_classes and in_channels")
+    config = config_from_dict(apply_overrides(ckpt["config"], list(args.items)))
+    model = build_model(config.model, meta["num_classes"], meta["in_channels"])
+    load_model_state(model, ckpt["model"], str(args.checkpoint))
+    if args.size is not None:
+        size = tuple(args.size)
+        if min(size) < 1:
+            raise UserError(f"--size expected positive H W, got {args.size}")
+    else:
+        try:
+            _, test = build_datasets(config.data)
+            size = tuple(test[0][0].shape[-2:])
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            raise UserError(
+                f"cannot infer the model's input size from its dataset ({exc}); pass --size H W"
+            ) from None
+    tensors = []
+    for path in args.images:
+        rgb = read_image(path)
+        x = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
+        if meta["in_channels"] == 1:
+            luma = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+            x = (x * luma).sum(0, keepdim=True)
+        elif meta["in_channels"] != 3:
+            raise UserError(f"the model takes {meta['in_channels']} channels; images give 1 or 3")
+        x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)
+        tensors.append(x[0].clamp(0, 1))
+    images = torch.stack(tensors)
+    names = [Path(p).stem for p in args.images]
+    written = write_pictures(
+        model,
+        images,
+        args.out,
+        gradcam_layer=args.gradcam_layer,
+        class_idx=args.class_idx,
+        seed=args.seed,
+    )
+    with torch.no_grad():
+        torch.manual_seed(args.seed)
+        from attnvision.explain.gradcam import class_scores
+
+        try:
+            predicted = class_scores(model(images)).argmax(1).tolist()
+        except (TypeError, ValueError):
+            predicted = [None] * len(names)
+    for name, pred in zip(names, predicted):
+        print(f"{name}: predicted class {pred}")
+    print(f"wrote {len(written)} pictures to {args.out}: " + ", ".join(p.name for p in written))
+    del np
+    return 0
+
+
+def _add_visualize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "visualize",
+        help="pictures of what a trained model attends to (attention maps, Grad-CAM, ...)",
+        description="Load CHECKPOINT (written by attnvision train or compare), run it on the "
+        "IMAGEs (converted to the model's channels and resized to its input size) and write "
+        "PNGs into --out: attention.png (images x captured attention maps), channels.png "
+        "(channel weights), transformer.png (a spatial transformer's input next to its "
+        "output), glimpses.png (RAM), regions.png (DCN), gradcam.png (Grad-CAM beside the "
+        "network's own spatial attention).",
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt written by attnvision train")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--size", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the dataset's)"
+    )
+    p.add_argument("--gradcam-layer", help="module path for Grad-CAM (default: last Conv2d)")
+    p.add_argument("--class-idx", type=int, help="class for Grad-CAM (default: the prediction)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the forward pass (RAM glimpses)")
+    p.add_argument("items", nargs="*", metavar="KEY=VALUE", default=[], help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_visualize)
+
+
+def _cmd_saliency_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from attnvision._utils import atomic_save
+    from attnvision.explain.plot import save_overlay
+    from attnvision.saliency.model import predict, read_image
+
+    if args.weights is not None and not Path(args.weights).is_file():
+        raise UserError(f"weights file not found: {args.weights}")
+    images = [(Path(p), read_image(p)) for p in args.images]  # all readable before writing
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, rgb in images:
+        sal = predict(rgb, args.kind, weights=args.weights)
+        png = Image.fromarray(np.round(sal * 255.0).astype(np.uint8))
+        atomic_save(out / f"{path.stem}.png", lambda f, png=png: png.save(f, format="PNG"))
+        atomic_save(out / f"{path.stem}.npy", lambda f, m=sal: np.save(f, m))
+        save_overlay(out / f"{path.stem}_overlay.png", rgb, sal, title=f"{args.kind} saliency")
+    print(f"wrote {len(images)} {args.kind} maps to {out} (.png, .npy, _overlay.png)")
+    return 0
+
 
 # Each entry adds one sub-command (or a group of them) to the parser.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -762,6 +896,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_compare,
     _add_sod,
     _add_saliency,
+    _add_visualize,
 ]
 
 

@@ -612,10 +612,12 @@ def write_pictures(
         The paths written.
     """
     from .capture import capture
-    from .gradcam import class_scores, gradcam
+    from .gradcam import class_scores, gradcam, resolve_module
 
     if images.ndim != 4:
         raise ValueError(f"expected images (N, C, H, W), got shape {tuple(images.shape)}")
+    if gradcam_layer is not None:
+        resolve_module(model, gradcam_layer)  # a bad path fails before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval()
