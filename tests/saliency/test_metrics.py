@@ -99,6 +99,21 @@ def test_kld_matches_formula():
     assert M.kld(s, g) == pytest.approx(np.sum(p * np.log(eps + p / (q + eps))), rel=1e-12)
 
 
+def test_kld_and_sim_on_maps_with_zeros_follow_the_formulas():
+    # ground truth with exact zeros (a truncated blur) takes SIM's one-copy path
+    rng = np.random.default_rng(16)
+    g = rng.random((30, 40)) ** 3
+    g[g < 0.05] = 0.0
+    s = rng.random((30, 40)) + 0.2
+    assert g.min() == 0
+    p, q = g / g.sum(), s / s.sum()
+    eps = 2.2204e-16
+    assert M.kld(s, g) == pytest.approx(np.sum(p * np.log(eps + p / (q + eps))), rel=1e-13)
+    a = (s - s.min()) / (s - s.min()).sum()
+    assert M.sim(s, g) == pytest.approx(np.minimum(a, p).sum(), rel=1e-13)
+    assert M.sim(g, s) == pytest.approx(np.minimum(a, p).sum(), rel=1e-13)
+
+
 def test_info_gain_definition_and_self():
     rng = np.random.default_rng(3)
     s, b = rng.random((10, 12)), rng.random((10, 12))

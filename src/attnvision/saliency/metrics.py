@@ -22,6 +22,10 @@ NaN or Inf in any input raises ``ValueError``.
 Speed: AUC is computed from the sorted fixation values and exact per-threshold pixel
 counts obtained from one bucketed histogram of the map (only the pixels that share a
 bucket with a fixation value are compared exactly), so no metric sorts every pixel.
+``SaliencyEvaluator.update`` validates each map once and shares its sum, minimum, maximum
+and sum of squares across the metrics; dot products run as single-threaded BLAS calls on
+short rows (a multithreaded BLAS dot is slow on a busy machine); KLD and SIM are
+rewritten so that each needs one scaled copy of the prediction (see ``_kld``, ``_sim``).
 """
 
 from __future__ import annotations
