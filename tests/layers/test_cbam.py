@@ -176,3 +176,29 @@ def test_bad_arguments() -> None:
         CBAM(16)(torch.randn(1, 8, 2, 2))
     with pytest.raises(TypeError, match="floating-point"):
         CBAM(16)(torch.ones(1, 16, 2, 2, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("frozen", ["input", "channel", "spatial"])
+def test_partial_gradients_match_timm(frozen) -> None:
+    """The fused path handles inputs or sub-gates that need no gradient."""
+    ours = CBAM(32)
+    peer = timm_cbam.CbamModule(32, mlp_bias=True)
+    peer.load_state_dict(_timm_keys(ours.state_dict()))
+    if frozen != "input":
+        for module in (getattr(ours, frozen), getattr(peer, frozen)):
+            module.requires_grad_(False)
+    x = torch.randn(2, 32, 6, 5, requires_grad=frozen != "input")
+    w = torch.randn(2, 32, 6, 5)
+    grads = []
+    for module in (ours, peer):
+        x.grad = None
+        (module(x) * w).sum().backward()
+        grads.append((x.grad, [p.grad for p in module.parameters()]))
+    if frozen == "input":
+        assert grads[0][0] is None
+    else:
+        torch.testing.assert_close(grads[0][0], grads[1][0], **TOL)
+    for ga, gb in zip(grads[0][1], grads[1][1]):
+        assert (ga is None) == (gb is None)
+        if ga is not None:
+            torch.testing.assert_close(ga, gb, **TOL)

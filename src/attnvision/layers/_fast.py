@@ -33,7 +33,13 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["PoolGateScale", "pool_gate_scale", "reduce_product", "use_fast_path"]
+__all__ = [
+    "ChannelSpatialGateScale",
+    "PoolGateScale",
+    "pool_gate_scale",
+    "reduce_product",
+    "use_fast_path",
+]
 
 # Elements of the reused product buffer (32 MiB in float32): few, large operations, since
 # many small parallel operations stall when the two threads do not get the CPU together.
@@ -189,3 +195,110 @@ def pool_gate_scale(
 ) -> torch.Tensor:
     """Apply :class:`PoolGateScale`: ``x * fn(mean(x), max(x) if use_max else None)``."""
     return PoolGateScale.apply(x, fn, over_channels, use_max, *params)
+
+
+def _chunks(x: torch.Tensor):
+    """``(start, stop, buffer)`` over the batch, with one reused buffer shaped like ``x``."""
+    n = x.shape[0]
+    step = max(1, _CHUNK_ELEMENTS // max(1, x[0].numel()))
+    buf = torch.empty_like(x[: min(step, n)])
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        yield start, stop, buf[: stop - start]
+
+
+class ChannelSpatialGateScale(torch.autograd.Function):
+    """CBAM in one function: ``out = x * w * s`` with ``w = f_c(mean_HW(x), max_HW(x))``
+    ``(N, C, 1, 1)`` and ``s = f_s(mean_C(y), max_C(y))`` ``(N, 1, H, W)``, ``y = x * w``.
+
+    Never stores ``y``: its pools over ``C`` (forward) and ``sum_C(g * y)`` (backward) are
+    formed a few samples at a time in one reused buffer, with the same operations as
+    plain autograd (so the results are bitwise those of the two gates run one after the
+    other). The backward allocates one full-size tensor: the gradient of ``y``, which is
+    turned into the input gradient in place.
+
+    Args (of ``apply``): ``x``, ``channel_fn(avg, max) -> w``, ``spatial_fn(avg, max) -> s``,
+    the number of parameters of ``channel_fn``, then the parameters of ``channel_fn``
+    followed by those of ``spatial_fn``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, channel_fn, spatial_fn, n_channel_params, *params):  # type: ignore[override]
+        n, c, h, w = x.shape
+        avg_c = x.mean((2, 3), keepdim=True)
+        max_c, index_c = _max_hw(x)
+        with torch.enable_grad():
+            avg_c_leaf = avg_c.detach().requires_grad_()
+            max_c_leaf = max_c.detach().requires_grad_()
+            wmap = channel_fn(avg_c_leaf, max_c_leaf)
+        wv = wmap.detach()
+        avg_s = x.new_empty((n, 1, h, w))
+        max_s = x.new_empty((n, 1, h, w))
+        index_s = torch.empty((n, 1, h, w), dtype=torch.long, device=x.device)
+        for start, stop, buf in _chunks(x):
+            torch.mul(x[start:stop], wv[start:stop], out=buf)
+            torch.mean(buf, 1, keepdim=True, out=avg_s[start:stop])
+            torch.max(buf, 1, keepdim=True, out=(max_s[start:stop], index_s[start:stop]))
+        with torch.enable_grad():
+            avg_s_leaf = avg_s.requires_grad_()
+            max_s_leaf = max_s.requires_grad_()
+            smap = spatial_fn(avg_s_leaf, max_s_leaf)
+        sv = smap.detach()
+        out = torch.mul(x, wv)
+        out.mul_(sv)
+        ctx.save_for_backward(x, wv, sv, index_c, index_s)
+        ctx.graph = (wmap, avg_c_leaf, max_c_leaf, smap, avg_s_leaf, max_s_leaf, params)
+        ctx.n_channel_params = n_channel_params
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, wv, sv, index_c, index_s = ctx.saved_tensors
+        wmap, avg_c_leaf, max_c_leaf, smap, avg_s_leaf, max_s_leaf, params = ctx.graph
+        k = ctx.n_channel_params
+        needs_x = ctx.needs_input_grad[0]
+        needs_p = ctx.needs_input_grad[4:]
+        need_c, need_s = needs_p[:k], needs_p[k:]
+        n, c, h, w = x.shape
+
+        # spatial gate: grad of s is sum_C(g * y), y = x * w rebuilt chunk by chunk
+        grad_s = x.new_empty((n, 1, h, w))
+        for start, stop, buf in _chunks(x):
+            torch.mul(x[start:stop], wv[start:stop], out=buf)
+            buf.mul_(grad_out[start:stop])
+            torch.sum(buf, 1, keepdim=True, out=grad_s[start:stop])
+        need_y = needs_x or any(need_c)
+        wanted = [avg_s_leaf, max_s_leaf] if need_y else []
+        wanted += [p for p, need in zip(params[k:], need_s) if need]
+        grads = list(
+            torch.autograd.grad(smap, wanted, grad_s, retain_graph=True, allow_unused=True)
+            if wanted
+            else ()
+        )
+        grad_params: list[torch.Tensor | None] = [None] * len(params)
+        grad_x = None
+        if need_y:
+            grad_avg_s, grad_max_s = grads.pop(0), grads.pop(0)
+            grad_y = torch.addcmul(grad_avg_s / c, grad_out, sv)
+            grad_y.scatter_add_(1, index_s, grad_max_s.to(grad_y.dtype))
+            # channel gate: grad of w is sum_HW(grad_y * x)
+            grad_w = reduce_product(grad_y, x, over_channels=False).to(wmap.dtype)
+            wanted_c = [avg_c_leaf, max_c_leaf] if needs_x else []
+            wanted_c += [p for p, need in zip(params[:k], need_c) if need]
+            grads_c = list(
+                torch.autograd.grad(wmap, wanted_c, grad_w, retain_graph=True, allow_unused=True)
+                if wanted_c
+                else ()
+            )
+            if needs_x:
+                grad_avg_c, grad_max_c = grads_c.pop(0), grads_c.pop(0)
+                grad_x = torch.addcmul(grad_avg_c / (h * w), grad_y, wv, out=grad_y)
+                _scatter_hw(grad_x, index_c, grad_max_c)
+            for i, need in enumerate(need_c):
+                if need:
+                    grad_params[i] = grads_c.pop(0)
+        for i, need in enumerate(need_s):
+            if need:
+                grad_params[k + i] = grads.pop(0)
+        return (grad_x, None, None, None, *grad_params)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._fast import pool_gate_scale, use_fast_path
+from ._fast import ChannelSpatialGateScale, pool_gate_scale, use_fast_path
 from ._utils import check_feature_map, create_act, reduced_channels
 
 __all__ = ["CBAM", "ChannelGate", "SpatialGate"]
@@ -203,7 +203,27 @@ class CBAM(nn.Module):
             channels, kernel_size=spatial_kernel_size, gate_layer=create_act(gate_layer, nn.Sigmoid)
         )
 
+    @torch.jit.unused
+    def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        channel_params = list(self.channel.parameters())
+        return ChannelSpatialGateScale.apply(
+            x,
+            self.channel._attend,
+            self.spatial._attend,
+            len(channel_params),
+            *channel_params,
+            *self.spatial.parameters(),
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Channel gate then spatial gate on ``x`` ``(N, C, H, W)``."""
+        """Channel gate then spatial gate on ``x`` ``(N, C, H, W)``.
+
+        With gradients in eager mode both gates run in one memory-lean autograd function
+        (:class:`attnvision.layers._fast.ChannelSpatialGateScale`) that never stores the
+        channel-gated tensor; the ``gate`` submodules are still called (hooks see both maps).
+        """
         check_feature_map(x, self.channels, f"CBAM(channels={self.channels})")
+        if not torch.jit.is_scripting():
+            if use_fast_path(x, self):
+                return self._forward_fast(x)
         return self.spatial(self.channel(x))
