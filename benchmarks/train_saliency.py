@@ -1,0 +1,284 @@
+"""Train the two saliency networks shipped in ``attnvision/weights`` (the recorded commands).
+
+Splits (fixed, written down here and in each weights file's ``meta``):
+
+- fixation (OSIE, Xu et al. JoV 2014; ``ATTNVISION_DATA/osie``): train on images
+  1001-1500, validate on 1501-1600 (the images the baselines in BENCHMARKS.md are scored
+  on; 1601-1700 are an unseen test set kept outside the shared data).
+- object (SOD, Movahedi and Elder 2010; ``ATTNVISION_DATA/sod``): the 200 images with a
+  mask, sorted by name; validation = every fifth one starting at the fifth
+  (``names[4::5]``, 40 images), training = the other 160.
+
+No hyper-parameter is chosen on the validation images: the schedule is fixed in advance
+(AdamW, cosine learning rate over a time budget, final weights kept) and the validation
+split is only scored once the training has ended (``benchmarks/saliency_models.py``).
+
+Targets: fixation: the OSIE density of all observers (Gaussian of 1 degree at
+:data:`attnvision.saliency.density.OSIE_PPD` px per degree on the 800x600 image) and the
+binary fixation map, both area-downsampled to the network's input size; loss of SAM
+(Cornia et al. TIP 2018, Eq. 8): ``10 KL(g || p) - 2 CC(p, g) - NSS(p, f)``. Object: the
+binary mask; loss BCE + soft IoU (BASNet, Qin et al. CVPR 2019).
+
+Augmentation: horizontal flip, random zoom-in crop (scale 0.8-1 of each side, random
+position) applied to image and targets alike, and colour jitter (brightness, contrast,
+saturation +-20 %).
+
+Commands used for the shipped weights (2 shared CPU cores):
+
+    ATTNVISION_DATA=/work/shared/data .venv/bin/python benchmarks/train_saliency.py \\
+        fixation --minutes 30 --out src/attnvision/weights/fixation.pt
+    ATTNVISION_DATA=/work/shared/data .venv/bin/python benchmarks/train_saliency.py \\
+        object --minutes 30 --out src/attnvision/weights/object.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from attnvision.saliency import datasets, density
+from attnvision.saliency import model as sm
+
+OSIE_SHAPE = (600, 800)
+OSIE_TRAIN = range(1001, 1501)
+OSIE_VAL = range(1501, 1601)
+
+#: the constructor arguments of the shipped networks (stored in the weights files)
+ARCH = {
+    "fixation": {"widths": [16, 32, 64, 96], "attention": ["se", "se", "cbam"], "fuse": 48},
+    "object": {"widths": [16, 32, 48, 64, 96], "attention": ["se", "se", "cbam", "gc"]},
+}
+
+
+def sod_split(root: Path) -> tuple[list[str], list[str]]:
+    """(train, validation) names of the SOD images that have a mask."""
+    sod = root / "sod"
+    names = sorted(
+        p.stem for p in (sod / "images").glob("*.jpg") if (sod / "masks" / f"{p.stem}.png").exists()
+    )
+    val = names[4::5]
+    train = [n for n in names if n not in set(val)]
+    return train, val
+
+
+def _rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.array(img.convert("RGB"))
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    if mode == "area":
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+
+
+def load_osie(root: Path, numbers: range, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Images ``(N, 3, h, w)`` in [0, 1], densities and fixation maps ``(N, 1, h, w)``."""
+    osie = root / "osie"
+    fix = datasets.read_osie_fixations(osie / "fixations.mat")
+    images, dens, fmaps = [], [], []
+    for n in numbers:
+        image = _rgb(osie / "stimuli" / f"{n}.jpg")
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        images.append(_resize(x, size))
+        d = density.density_map(fix[f"{n}.jpg"], OSIE_SHAPE, 1.0, unit="deg", ppd=density.OSIE_PPD)
+        f = density.fixation_map(fix[f"{n}.jpg"], OSIE_SHAPE, warn=False) > 0
+        d = _resize(torch.from_numpy(d).float()[None, None], size, "area")
+        f = _resize(torch.from_numpy(f.astype(np.float32))[None, None], size, "area")
+        dens.append(d / d.sum())
+        fmaps.append(f / f.sum())
+    return {"image": torch.cat(images), "density": torch.cat(dens), "fix": torch.cat(fmaps)}
+
+
+def load_sod(root: Path, names: list[str], size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Images ``(N, 3, h, w)`` in [0, 1] and masks ``(N, 1, h, w)`` in [0, 1]."""
+    sod = root / "sod"
+    images, masks = [], []
+    for stem in names:
+        x = torch.from_numpy(_rgb(sod / "images" / f"{stem}.jpg")).permute(2, 0, 1)[None]
+        with Image.open(sod / "masks" / f"{stem}.png") as m:
+            mask = np.asarray(m.convert("L")) > 127
+        images.append(_resize(x.float() / 255, size))
+        masks.append(_resize(torch.from_numpy(mask.astype(np.float32))[None, None], size))
+    return {"image": torch.cat(images), "mask": torch.cat(masks).clamp(0, 1)}
+
+
+def augment(
+    image: torch.Tensor, targets: list[torch.Tensor], gen: torch.Generator
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Flip, zoom-in crop (same for image and targets) and colour jitter of a batch."""
+    n = image.shape[0]
+    flip = torch.rand(n, generator=gen) < 0.5
+    scale = 0.8 + 0.2 * torch.rand(n, 2, generator=gen)  # (sy, sx) fraction kept
+    shift = (2 * torch.rand(n, 2, generator=gen) - 1) * (1 - scale)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale[:, 1] * torch.where(flip, -1.0, 1.0)
+    theta[:, 1, 1] = scale[:, 0]
+    theta[:, 0, 2] = shift[:, 1]
+    theta[:, 1, 2] = shift[:, 0]
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    out = [F.grid_sample(t, grid, mode="bilinear", align_corners=False) for t in targets]
+    # colour jitter on [0, 1] RGB
+    b = 1 + 0.4 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5)
+    c = 1 + 0.4 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5)
+    s = 1 + 0.4 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5)
+    image = image * b
+    mean = image.mean((1, 2, 3), keepdim=True)
+    image = (image - mean) * c + mean
+    gray = image.mean(1, keepdim=True)
+    image = ((image - gray) * s + gray).clamp(0, 1)
+    return image, out
+
+
+def normalise(image: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(sm.MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(sm.STD).view(1, 3, 1, 1)
+    return (image - mean) / std
+
+
+def fixation_loss(log_p: torch.Tensor, dens: torch.Tensor, fix: torch.Tensor) -> torch.Tensor:
+    """SAM's loss: ``10 KL(g || p) - 2 CC(p, g) - NSS(p, f)`` averaged over the batch."""
+    n = log_p.shape[0]
+    lp = log_p.reshape(n, -1)
+    g = dens.reshape(n, -1)
+    g = g / g.sum(1, keepdim=True).clamp_min(1e-12)
+    f = fix.reshape(n, -1)
+    f = f / f.sum(1, keepdim=True).clamp_min(1e-12)
+    kl = (g * (torch.log(g.clamp_min(1e-12)) - lp)).sum(1)
+    p = lp.exp()
+    pc = p - p.mean(1, keepdim=True)
+    gc = g - g.mean(1, keepdim=True)
+    cc = (pc * gc).sum(1) / (pc.norm(dim=1) * gc.norm(dim=1)).clamp_min(1e-12)
+    z = pc / p.std(1, keepdim=True).clamp_min(1e-12)
+    nss = (z * f).sum(1)
+    return (10 * kl - 2 * cc - nss).mean()
+
+
+def object_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BCE + soft IoU (BASNet without its SSIM term)."""
+    bce = F.binary_cross_entropy_with_logits(logits, mask)
+    p = torch.sigmoid(logits)
+    inter = (p * mask).sum((1, 2, 3))
+    union = (p + mask - p * mask).sum((1, 2, 3))
+    iou = 1 - (inter + 1) / (union + 1)
+    return bce + iou.mean()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kind", choices=sm.KINDS)
+    ap.add_argument("--minutes", type=float, default=30.0, help="time budget of the training")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", type=Path, default=None, help="folder to cache resized data")
+    args = ap.parse_args(argv)
+
+    root = Path(os.environ.get("ATTNVISION_DATA", ""))
+    if not (root / "osie").is_dir() or not (root / "sod").is_dir():
+        print("set ATTNVISION_DATA to the real-data folder", file=sys.stderr)
+        return 2
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(args.seed)
+    spec = sm.DEFAULT_INPUT[args.kind]
+    config = dict(ARCH[args.kind])
+    t0 = time.time()
+    if args.kind == "fixation":
+        size = sm.input_size(OSIE_SHAPE, spec)
+        cached = args.cache / f"osie_{size[0]}x{size[1]}.pt" if args.cache else None
+        if cached is not None and cached.is_file():
+            data = torch.load(cached, weights_only=True)
+        else:
+            data = load_osie(root, OSIE_TRAIN, size)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(data, cached)
+        split = {"train": "OSIE 1001-1500", "validation": "OSIE 1501-1600"}
+        target_keys = ["density", "fix"]
+    else:
+        size = sm.input_size((0, 0), spec)
+        train, val = sod_split(root)
+        data = load_sod(root, train, size)
+        split = {"train": train, "validation": val}
+        target_keys = ["mask"]
+    n = data["image"].shape[0]
+    print(
+        f"{args.kind}: {n} training images at {size} loaded in {time.time() - t0:.0f} s", flush=True
+    )
+
+    model = sm.build(args.kind, config)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    budget = 60 * args.minutes
+    warmup = 0.03
+    start = time.time()
+    epoch = step = 0
+    done = False
+    while not done:
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        losses = []
+        for i in range(0, n - args.batch + 1, args.batch):
+            frac = (time.time() - start) / budget
+            if frac >= 1:
+                done = True
+                break
+            lr = args.lr * (
+                frac / warmup if frac < warmup else 0.5 * (1 + math.cos(math.pi * frac))
+            )
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = order[i : i + args.batch]
+            image, targets = augment(data["image"][idx], [data[k][idx] for k in target_keys], gen)
+            out = model(normalise(image))
+            if args.kind == "fixation":
+                loss = fixation_loss(out, *targets)
+            else:
+                loss = object_loss(out, targets[0].clamp(0, 1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+        epoch += 1
+        if losses:
+            print(
+                f"epoch {epoch} step {step} loss {np.mean(losses):.4f} lr {lr:.2e} "
+                f"{(time.time() - start) / 60:.1f} min",
+                flush=True,
+            )
+    model.eval()
+    meta = {
+        "split": split,
+        "epochs": epoch,
+        "steps": step,
+        "minutes": args.minutes,
+        "command": "benchmarks/train_saliency.py " + " ".join(argv or sys.argv[1:]),
+        "seed": args.seed,
+        "lr": args.lr,
+        "batch": args.batch,
+        "parameters": sm.count_parameters(model),
+    }
+    sm.save_weights(args.out, model, args.kind, config, input_spec=spec, meta=meta)
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) after {epoch} epochs",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
