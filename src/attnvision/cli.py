@@ -687,7 +687,7 @@ def _write_saliency_results(out, evaluator, args, no_pred, no_gt, no_fix) -> Non
 
 def _add_saliency(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "saliency", help="fixation saliency: ground-truth maps from fixations, evaluation"
+        "saliency", help="fixation saliency: ground-truth maps, evaluation, trained predictors"
     )
     commands = p.add_subparsers(dest="saliency_command", metavar="SALIENCY_COMMAND", required=True)
     m = commands.add_parser(
@@ -771,7 +771,6 @@ def _add_saliency(sub: argparse._SubParsersAction) -> None:
 def _cmd_visualize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
@@ -834,7 +833,6 @@ def _cmd_visualize(args: argparse.Namespace) -> int:
     for name, pred in zip(names, predicted):
         print(f"{name}: predicted class {pred}")
     print(f"wrote {len(written)} pictures to {args.out}: " + ", ".join(p.name for p in written))
-    del np
     return 0
 
 
