@@ -16,6 +16,10 @@ the same math with one full-size allocation in the backward pass (the input grad
 * ``grad_x = g * a + grad_mean / n`` is one fused ``addcmul``, and the max-pool gradient
   is scattered into it in place at the indices saved by the forward pass.
 
+:class:`ChannelSpatialGateScale` does the same for CBAM's two gates in one function and
+never stores the channel-gated tensor ``x * w`` (one full-size allocation in the forward
+pass, the output, and one in the backward pass).
+
 Max pooling sends its gradient to the single position that ``torch.max`` returns, as the
 CBAM paper's code does (``F.max_pool2d`` / ``torch.max``); ``torch.amax`` (used by timm)
 splits it among ties. The two agree whenever the maximum is unique.
