@@ -165,7 +165,11 @@ def _full_transport_lp(p: np.ndarray, q: np.ndarray) -> float:
         b_eq=np.concatenate([p.ravel(), q.ravel()]) * n,  # masses near 1 for the tolerances
         bounds=(0, None),
         method="highs-ds",
-        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+        options={
+            "presolve": False,  # see metrics._transport_lp
+            "primal_feasibility_tolerance": 1e-10,
+            "dual_feasibility_tolerance": 1e-10,
+        },
     )
     assert res.status == 0
     return res.fun / n
@@ -184,6 +188,29 @@ def test_emd_column_generation_equals_the_full_transport_lp(seed):
     matched = M._match_histogram(q, p)
     assert M.emd(q, p, downscale=1) == pytest.approx(
         _full_transport_lp(p, matched / matched.sum()), abs=1e-9
+    )
+
+
+def test_emd_on_osie_solves_where_presolve_failed():
+    """OSIE 1006: HiGHS' presolve called this transport problem infeasible (totals equal
+    up to rounding); the solver must return the optimum."""
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    from attnvision.saliency.datasets import read_osie_fixations
+
+    root = require_data("osie")
+    rows = read_osie_fixations(root / "fixations.mat")["1006.jpg"]
+    gt = density_map(rows, (600, 800), 24.0)
+    img = Image.open(root / "stimuli" / "1006.jpg").convert("L")
+    pred = gaussian_filter(np.asarray(img, dtype=np.float64) / 255.0, 8.0)
+    value = M.emd(pred, gt)  # 19x25 cells, block mean
+    assert 0 < value < 25
+    # at 1/64 (10x13 cells) the whole textbook LP is small enough to compare
+    g = M._area_downsample(gt, 64)
+    s = M._match_histogram(M._area_downsample(pred, 64), g)
+    assert M.emd(pred, gt, downscale=64) == pytest.approx(
+        _full_transport_lp(g / g.sum(), s / s.sum()), abs=1e-9
     )
 
 

@@ -795,14 +795,24 @@ def _transport_lp(cost: np.ndarray, ii: np.ndarray, jj: np.ndarray, a: np.ndarra
         (np.ones(2 * m), (np.concatenate([ii, ns + jj]), np.tile(np.arange(m), 2))),
         shape=(ns + b.size, m),
     )
-    return linprog(
+    # masses scaled to a mean of about 1 for the absolute tolerances; no presolve: HiGHS'
+    # presolve finds the one redundant row of a transport problem and can then declare
+    # it infeasible over a rounding-level imbalance of the two totals
+    res = linprog(
         cost[ii, jj],
         A_eq=a_eq,
-        b_eq=np.concatenate([a, b]),
+        b_eq=np.concatenate([a, b]) * ns,
         bounds=(0, None),
         method="highs-ds",
-        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+        options={
+            "presolve": False,
+            "primal_feasibility_tolerance": 1e-10,
+            "dual_feasibility_tolerance": 1e-10,
+        },
     )
+    if res.status == 0:
+        res.fun /= ns
+    return res
 
 
 def _emd_exact(p: np.ndarray, q: np.ndarray, *, tol: float = 1e-10) -> float:
