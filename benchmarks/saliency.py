@@ -225,7 +225,7 @@ def run_fixation(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     full = linprog(cost, A_eq=a_eq, b_eq=np.concatenate([p.ravel(), q.ravel()]) * n,
                    bounds=(0, None), method="highs-ds",
-                   options={"primal_feasibility_tolerance": 1e-10,
+                   options={"presolve": False, "primal_feasibility_tolerance": 1e-10,
                             "dual_feasibility_tolerance": 1e-10})  # fmt: skip
     full_t = time.perf_counter() - start
     ours = M.emd(items[0]["pred"], items[0]["gt"])
