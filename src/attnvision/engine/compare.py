@@ -42,7 +42,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "model": {"name": "cnn"},
     "optim": {"name": "adamw", "lr": 4e-3, "weight_decay": 1e-4},
     "schedule": {"name": "cosine", "warmup_epochs": 0.5},
-    "train": {"epochs": 5},
+    "train": {"epochs": 3},
     # the transformer zooms the 60x60 canvas to 30x30 for its CNN (Jaderberg et al. 2015)
     "compare": {"stn_options": {"out_size": 30}},
     "out": "runs/compare",
