@@ -6,16 +6,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+# Imported eagerly: the function must win over the submodule of the same name, which
+# the import system binds to the package attribute ``attach`` when it loads it.
+from .attach import attach
 from .registry import create_model, get_model_builder, list_models, register_model
 
 __all__ = ["attach", "create_model", "get_model_builder", "list_models", "register_model"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "attach":
-        from .attach import attach
-
-        return attach
-    raise AttributeError(f"module 'attnvision.models' has no attribute {name!r}")

@@ -20,8 +20,6 @@ attention and are refused; build ``create_model("bam_resnet50")`` or ``"sknet50"
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -186,14 +184,3 @@ def attach(
             block.__class__ = _TV_SWAP[type(block)]
         _place(block, slot, new)
     return model
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``attnvision.models.attach(model, ...)`` work even after the import system
-    has bound the package attribute ``attach`` to this module instead of the function."""
-
-    def __call__(self, model: nn.Module, attention: Any, **options: Any) -> nn.Module:
-        return attach(model, attention, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
