@@ -15,6 +15,18 @@ def data_root() -> Path:
     return require_data()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One intra-op thread for the whole suite: the tensors here are small, and on a
+    2-core machine shared with other work two threads were up to 10x slower than one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same torch seed."""

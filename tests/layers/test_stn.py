@@ -18,15 +18,6 @@ from attnvision.layers.stn import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: much faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _set_params(stn: SpatialTransformer, values) -> None:
     with torch.no_grad():
         stn.loc.head.bias.copy_(torch.as_tensor(values, dtype=torch.float32))

@@ -10,15 +10,6 @@ from attnvision.models import create_model
 from attnvision.models.dcn import DCN
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: much faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _net(**kw) -> DCN:
     """A small DCN in eval mode (batch norm then does not depend on which patches are read)."""
     torch.manual_seed(0)

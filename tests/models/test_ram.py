@@ -10,15 +10,6 @@ from attnvision.models import create_model
 from attnvision.models.ram import RAM, GlimpseSensor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: much faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _image() -> torch.Tensor:
     return torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8) + 1
 

@@ -12,15 +12,6 @@ from attnvision.layers import SpatialTransformer
 from attnvision.models import create_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: much faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_digits():
     ds = create_dataset("digits", train=True)
