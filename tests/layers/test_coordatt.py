@@ -123,6 +123,24 @@ def test_shapes_and_gate_type():
     assert isinstance(no_norm.bn1, nn.Identity) and no_norm.conv1.bias is None
 
 
+def test_gate_without_gradients_gives_the_same_map_bit_for_bit():
+    # without gradients the gate takes the broadcast product, with them the batched matmul
+    torch.manual_seed(3)
+    gate = CoordGate()
+    logits_h = torch.randn(2, 16, 9, 1)
+    logits_w = torch.randn(2, 16, 1, 7)
+    with torch.no_grad():
+        fast = gate(logits_h, logits_w)
+    traced = gate(logits_h.requires_grad_(), logits_w.requires_grad_())
+    assert traced.requires_grad and not fast.requires_grad
+    assert torch.equal(fast, traced.detach())
+    block = CoordAttention(16).eval()
+    x = torch.randn(2, 16, 9, 7)
+    with torch.no_grad():
+        out_no_grad = block(x)
+    assert torch.equal(out_no_grad, block(x.requires_grad_()).detach())
+
+
 def test_errors():
     with pytest.raises(ValueError, match="rd_channels"):
         CoordAttention(8, rd_channels=0)

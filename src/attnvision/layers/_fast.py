@@ -45,9 +45,11 @@ __all__ = [
     "use_fast_path",
 ]
 
-# Elements of the reused product buffer (32 MiB in float32): few, large operations, since
-# many small parallel operations stall when the two threads do not get the CPU together.
-_CHUNK_ELEMENTS = 1 << 23
+# Elements of the reused product buffer (1 MiB in float32; at least one sample): the
+# buffer stays in cache between the product and its sum, and it is small enough that glibc
+# serves it from the heap instead of fresh pages (a full-size buffer cost page faults on
+# every call: 0.92x timm for ECA at (8, 512, 28, 28) against 0.73x with this size).
+_CHUNK_ELEMENTS = 1 << 18
 
 
 def use_fast_path(x: torch.Tensor, module: nn.Module) -> bool:

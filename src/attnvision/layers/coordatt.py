@@ -71,10 +71,15 @@ class CoordGate(nn.Module):
 
     def forward(self, logits_h: torch.Tensor, logits_w: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, 1)``, ``(N, C, 1, W)`` logits -> ``(N, C, H, W)`` map."""
+        g_h, g_w = self.act(logits_h), self.act(logits_w)
+        if not (torch.is_grad_enabled() and (g_h.requires_grad or g_w.requires_grad)):
+            # nothing to differentiate: the plain broadcast product is the faster kernel
+            return g_h * g_w
         # The outer product as a batched matmul with inner size 1: the same numbers as the
-        # broadcast product, but its backward reduces with matmuls instead of full-size
-        # temporaries (faster, one (N, C, H, W) buffer less at the peak).
-        return torch.matmul(self.act(logits_h), self.act(logits_w))
+        # broadcast product (one rounded product each), but its backward reduces with
+        # matmuls instead of full-size temporaries (faster, one (N, C, H, W) buffer less at
+        # the peak).
+        return torch.matmul(g_h, g_w)
 
 
 class CoordAttention(nn.Module):
