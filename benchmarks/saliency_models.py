@@ -47,11 +47,10 @@ from attnvision.saliency.metrics import SaliencyEvaluator
 from attnvision.saliency.sod import SODEvaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from saliency_baselines import FIX_METRICS, N_OTHER, _timed
 from train_saliency import OSIE_SHAPE, OSIE_TRAIN, OSIE_VAL, sod_split
 
-FIX_METRICS = ["auc_judd", "auc_shuffled", "nss", "cc", "kld", "sim"]
 SOD_KEYS = ["max_fmeasure", "smeasure", "mae", "mean_emeasure", "weighted_fmeasure"]
-N_OTHER = 10
 TARGETS = {
     "fixation (AUC-Judd / NSS / CC)": (0.83, 1.8, 0.55),
     "object (max F / S-measure / MAE)": (0.65, 0.65, 0.20),
@@ -61,13 +60,6 @@ TARGETS = {
 def _rgb(path: Path) -> np.ndarray:
     with Image.open(path) as img:
         return np.array(img.convert("RGB"))
-
-
-def _timed(fn: Callable[[], np.ndarray], sink: list[float]) -> np.ndarray:
-    start = time.perf_counter()
-    out = fn()
-    sink.append(time.perf_counter() - start)
-    return out
 
 
 def run_osie(
