@@ -6,27 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _parity import TOL
+from _parity import assert_same as _assert_same
+from _parity import run_with_grads as _run
 from attnvision.layers import CBAM, ChannelGate, SpatialGate, create_attention
 
 timm_cbam = pytest.importorskip("timm.layers.cbam")
-
-TOL = {"rtol": 1e-6, "atol": 1e-6}
-
-
-def _run(module, x, weight):
-    x = x.detach().clone().requires_grad_()
-    module.zero_grad(set_to_none=True)
-    out = module(x)
-    (out * weight).sum().backward()
-    return out.detach(), x.grad, [p.grad for p in module.parameters()]
-
-
-def _assert_same(a, b) -> None:
-    torch.testing.assert_close(a[0], b[0], **TOL)
-    torch.testing.assert_close(a[1], b[1], **TOL)
-    assert len(a[2]) == len(b[2])
-    for ga, gb in zip(a[2], b[2]):
-        torch.testing.assert_close(ga, gb, **TOL)
 
 
 def _timm_keys(state: dict) -> dict:

@@ -7,22 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from _parity import randomise as _randomise
 from attnvision.layers import create_attention
 from attnvision.layers.coordatt import CoordAttention, CoordGate, coordatt_channels
 
 timm_coord = pytest.importorskip("timm.layers.coord_attn")
-
-
-def _randomise(module: nn.Module, seed: int = 1) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            else:
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.5)
 
 
 def _pair(channels: int, dtype=torch.float64, **kwargs):

@@ -8,20 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _parity import TOL
+from _parity import run_with_grads as _run
 from attnvision.layers import EfficientChannelAttn, create_attention
 from attnvision.layers.eca import eca_kernel_size
 
 timm_eca = pytest.importorskip("timm.layers.eca")
-
-TOL = {"rtol": 1e-6, "atol": 1e-6}
-
-
-def _run(module, x, weight):
-    x = x.detach().clone().requires_grad_()
-    module.zero_grad(set_to_none=True)
-    out = module(x)
-    (out * weight).sum().backward()
-    return out.detach(), x.grad, [p.grad for p in module.parameters()]
 
 
 @pytest.mark.parametrize(

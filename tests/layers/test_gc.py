@@ -5,20 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from _parity import randomise as _randomise
 from attnvision.layers import create_attention
 from attnvision.layers.gc import GlobalContext, SpatialSoftmax
 
 timm_layers = pytest.importorskip("timm.layers")
-
-
-def _randomise(module: nn.Module, seed: int = 1) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for tensor in module.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.5)
 
 
 def _pair(dtype=torch.float64, **kwargs):

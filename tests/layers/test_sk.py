@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
+from _parity import randomise as _randomise
 from attnvision.layers import create_attention
 from attnvision.layers.sk import SelectiveKernel, SelectiveKernelGate, sk_attn_channels
 
 timm_sk = pytest.importorskip("timm.layers.selective_kernel")
-
-
-def _randomise(module: nn.Module, seed: int = 1) -> None:
-    """Random weights and BN statistics, so no branch of the math is trivially zero/one."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            else:
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.5)
 
 
 def _pair(dtype: torch.dtype = torch.float64, **kwargs):
