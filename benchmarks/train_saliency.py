@@ -117,32 +117,75 @@ def load_sod(root: Path, names: list[str], size: tuple[int, int]) -> dict[str, t
     return {"image": torch.cat(images), "mask": torch.cat(masks).clamp(0, 1)}
 
 
+#: augmentation strengths: smallest fraction of each side kept by the zoom-in crop,
+#: largest rotation (degrees), colour jitter (+- fraction), probability of grey scale
+AUGMENT = {
+    "basic": {"min_scale": 0.8, "degrees": 0.0, "jitter": 0.2, "gray": 0.0},
+    "strong": {"min_scale": 0.6, "degrees": 15.0, "jitter": 0.3, "gray": 0.1},
+}
+
+
 def augment(
-    image: torch.Tensor, targets: list[torch.Tensor], gen: torch.Generator
+    image: torch.Tensor,
+    targets: list[torch.Tensor],
+    gen: torch.Generator,
+    strength: str = "basic",
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Flip, zoom-in crop (same for image and targets) and colour jitter of a batch."""
+    """Flip, zoom-in crop and rotation (same for image and targets), colour jitter and
+    grey scale of a batch, with the strengths of ``AUGMENT[strength]``."""
+    cfg = AUGMENT[strength]
     n = image.shape[0]
-    flip = torch.rand(n, generator=gen) < 0.5
-    scale = 0.8 + 0.2 * torch.rand(n, 2, generator=gen)  # (sy, sx) fraction kept
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    low = cfg["min_scale"]
+    scale = low + (1 - low) * torch.rand(n, 2, generator=gen)  # (sy, sx) fraction kept
     shift = (2 * torch.rand(n, 2, generator=gen) - 1) * (1 - scale)
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = scale[:, 1] * torch.where(flip, -1.0, 1.0)
-    theta[:, 1, 1] = scale[:, 0]
+    # (random numbers are drawn only for the steps in use, so "basic" keeps the stream of
+    # the recipe the fixation weights were trained with)
+    angle = torch.zeros(n)
+    if cfg["degrees"] > 0:
+        angle = torch.deg2rad(cfg["degrees"] * (2 * torch.rand(n, generator=gen) - 1))
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.zeros(n, 2, 3)  # rotation @ diag(flip * sx, sy), then the shift
+    theta[:, 0, 0] = cos * scale[:, 1] * flip
+    theta[:, 0, 1] = -sin * scale[:, 0]
+    theta[:, 1, 0] = sin * scale[:, 1] * flip
+    theta[:, 1, 1] = cos * scale[:, 0]
     theta[:, 0, 2] = shift[:, 1]
     theta[:, 1, 2] = shift[:, 0]
     grid = F.affine_grid(theta, list(image.shape), align_corners=False)
     image = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
     out = [F.grid_sample(t, grid, mode="bilinear", align_corners=False) for t in targets]
     # colour jitter on [0, 1] RGB
-    b = 1 + 0.4 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5)
-    c = 1 + 0.4 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5)
-    s = 1 + 0.4 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5)
+    j = cfg["jitter"]
+    b, c, s = (1 + 2 * j * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) for _ in range(3))
     image = image * b
     mean = image.mean((1, 2, 3), keepdim=True)
     image = (image - mean) * c + mean
     gray = image.mean(1, keepdim=True)
+    if cfg["gray"] > 0:
+        s = torch.where(torch.rand(n, 1, 1, 1, generator=gen) < cfg["gray"], 0.0, s)
     image = ((image - gray) * s + gray).clamp(0, 1)
     return image, out
+
+
+def _mask(root: Path, stem: str) -> np.ndarray:
+    with Image.open(root / "sod" / "masks" / f"{stem}.png") as m:
+        return np.asarray(m.convert("L")) > 127
+
+
+@torch.no_grad()
+def score_objects(model: torch.nn.Module, items: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """max F / S-measure / MAE of ``model`` on ``(image, mask)`` pairs at the masks' size."""
+    from attnvision.saliency.sod import SODEvaluator
+
+    was_training = model.training
+    model.eval()
+    ev = SODEvaluator()
+    for (_, mask), pred in zip(items, sm.predict_batch(model, [i for i, _ in items])):
+        ev.update(pred, mask)
+    model.train(was_training)
+    r = ev.results()
+    return f"maxF {r['max_fmeasure']:.3f} S {r['smeasure']:.3f} MAE {r['mae']:.3f}"
 
 
 def normalise(image: torch.Tensor) -> torch.Tensor:
@@ -190,6 +233,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None, help="folder to cache resized data")
+    ap.add_argument("--augment", choices=sorted(AUGMENT), default="basic")
+    ap.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="object: keep the last N training images out of training and score them every "
+        "--eval-every epochs (model selection without the validation split)",
+    )
+    ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument(
+        "--aux-fixation",
+        type=float,
+        default=0.0,
+        help="object: weight of an auxiliary fixation task on OSIE 1001-1500 (a 1x1 head on "
+        "the decoder, dropped from the saved weights); 0 = off",
+    )
     args = ap.parse_args(argv)
 
     root = Path(os.environ.get("ATTNVISION_DATA", ""))
@@ -217,16 +276,29 @@ def main(argv: list[str] | None = None) -> int:
     else:
         size = sm.input_size((0, 0), spec)
         train, val = sod_split(root)
+        held = train[len(train) - args.holdout :] if args.holdout > 0 else []
+        train = train[: len(train) - len(held)]
         data = load_sod(root, train, size)
-        split = {"train": train, "validation": val}
+        split = {"train": train, "validation": val, "holdout": held}
         target_keys = ["mask"]
+        holdout = [
+            (_rgb(root / "sod" / "images" / f"{stem}.jpg"), _mask(root, stem)) for stem in held
+        ]
+        if args.aux_fixation > 0:
+            aux_data = load_osie(root, OSIE_TRAIN, size)
+            aux_head = torch.nn.Conv2d(config["widths"][0], 1, 1)
     n = data["image"].shape[0]
     print(
         f"{args.kind}: {n} training images at {size} loaded in {time.time() - t0:.0f} s", flush=True
     )
 
     model = sm.build(args.kind, config)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    params = list(model.parameters())
+    if args.kind == "object" and args.aux_fixation > 0:
+        params += list(aux_head.parameters())
+        aux_gen = torch.Generator().manual_seed(args.seed + 1)
+        aux_order = torch.empty(0, dtype=torch.int64)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     budget = 60 * args.minutes
     warmup = 0.03
     start = time.time()
@@ -247,18 +319,36 @@ def main(argv: list[str] | None = None) -> int:
             for group in opt.param_groups:
                 group["lr"] = lr
             idx = order[i : i + args.batch]
-            image, targets = augment(data["image"][idx], [data[k][idx] for k in target_keys], gen)
+            image, targets = augment(
+                data["image"][idx], [data[k][idx] for k in target_keys], gen, args.augment
+            )
             out = model(normalise(image))
             if args.kind == "fixation":
                 loss = fixation_loss(out, *targets)
             else:
                 loss = object_loss(out, targets[0].clamp(0, 1))
+            if args.kind == "object" and args.aux_fixation > 0:
+                if len(aux_order) < args.batch:
+                    aux_order = torch.randperm(len(aux_data["image"]), generator=aux_gen)
+                aidx, aux_order = aux_order[: args.batch], aux_order[args.batch :]
+                aimg, atargets = augment(
+                    aux_data["image"][aidx],
+                    [aux_data["density"][aidx], aux_data["fix"][aidx]],
+                    gen,
+                    args.augment,
+                )
+                feats = model.decode(normalise(aimg))
+                logit = F.interpolate(aux_head(feats), size=aimg.shape[-2:], mode="bilinear")
+                log_p = torch.log_softmax(logit.flatten(1), 1).view_as(logit)
+                loss = loss + args.aux_fixation * fixation_loss(log_p, *atargets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
             step += 1
         epoch += 1
+        if holdout and (epoch % args.eval_every == 0 or done):
+            print(f"epoch {epoch} holdout {score_objects(model, holdout)}", flush=True)
         if losses:
             print(
                 f"epoch {epoch} step {step} loss {np.mean(losses):.4f} lr {lr:.2e} "
@@ -276,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
         "lr": args.lr,
         "batch": args.batch,
         "parameters": sm.count_parameters(model),
+        "augment": args.augment,
+        "weight_decay": args.weight_decay,
+        "aux_fixation": args.aux_fixation,
     }
     sm.save_weights(args.out, model, args.kind, config, input_spec=spec, meta=meta)
     print(

@@ -130,6 +130,23 @@ def test_gate_without_gradients_gives_the_same_map_bit_for_bit():
     assert torch.equal(out_no_grad, block(x.requires_grad_()).detach())
 
 
+def test_unobserved_inference_path_matches_the_observed_one():
+    # no gradients and no hook on the gate: the map is formed in the output buffer
+    torch.manual_seed(4)
+    block = CoordAttention(16).eval()
+    x = torch.randn(2, 16, 9, 7).to(memory_format=torch.channels_last)
+    seen = []
+    with torch.no_grad():
+        fast = block(x)
+        handle = block.gate.register_forward_hook(lambda m, i, o: seen.append(o))
+        observed = block(x)
+        handle.remove()
+    assert len(seen) == 1 and seen[0].shape == (2, 16, 9, 7)
+    assert torch.equal(fast, observed)
+    assert torch.equal(observed, x * seen[0])
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="rd_channels"):
         CoordAttention(8, rd_channels=0)

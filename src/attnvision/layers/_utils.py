@@ -63,6 +63,20 @@ def check_feature_map(x: torch.Tensor, channels: int | None, owner: str) -> None
         raise ValueError(f"{owner} got input with {x.shape[1]} channels, expected {channels}")
 
 
+def has_hooks(module: nn.Module) -> bool:
+    """Whether a forward (pre-)hook would see ``module``'s call: its own hooks or global
+    ones (``attnvision.explain.capture`` hooks gates). Blocks may skip materialising a map
+    that nobody observes."""
+    from torch.nn.modules import module as _m
+
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or _m._global_forward_hooks
+        or _m._global_forward_pre_hooks
+    )
+
+
 def create_act(layer: type[nn.Module] | nn.Module | None, default: type[nn.Module]) -> nn.Module:
     """Instantiate an activation given as a class, an instance or ``None`` (default)."""
     if layer is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import check_feature_map, create_act, make_divisible
+from ._utils import check_feature_map, create_act, has_hooks, make_divisible
 
 __all__ = ["CoordAttention", "CoordGate", "coordatt_channels"]
 
@@ -151,8 +151,16 @@ class CoordAttention(nn.Module):
         pooled_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # (N, C, W, 1), Eq. 5
         y = self.act(self.bn1(self.conv1(torch.cat([pooled_h, pooled_w], dim=2))))  # Eq. 6
         y_h, y_w = torch.split(y, [h, w], dim=2)
-        attn = self.gate(self.conv_h(y_h), self.conv_w(y_w.transpose(2, 3)))  # Eq. 7-8
-        return x * attn  # Eq. 9
+        logits_h, logits_w = self.conv_h(y_h), self.conv_w(y_w.transpose(2, 3))  # Eq. 7-8
+        if not torch.jit.is_scripting():
+            if not torch.is_grad_enabled() and not has_hooks(self.gate):
+                # inference with nobody watching the map: the map is formed in the output
+                # buffer and multiplied by x in place (one full-size tensor instead of
+                # two; the same numbers as below, bit for bit)
+                out = torch.empty_like(x)  # keeps x's memory format (channels_last)
+                torch.mul(self.gate.act(logits_h), self.gate.act(logits_w), out=out)
+                return out.mul_(x)  # Eq. 9
+        return x * self.gate(logits_h, logits_w)  # Eq. 9
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, rd_channels={self.rd_channels}"

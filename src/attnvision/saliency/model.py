@@ -259,6 +259,13 @@ class ObjectNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_image_batch(x, "ObjectNet")
+        return F.interpolate(
+            self.out(self.decode(x)), size=x.shape[-2:], mode="bilinear", align_corners=False
+        )
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's last feature map ``(N, widths[0], H / 2, W / 2)`` (before ``out``);
+        training can hang auxiliary heads on it."""
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
@@ -267,8 +274,7 @@ class ObjectNet(nn.Module):
         d4 = self.dec4(torch.cat([self._up(b, e4), self.gate4(e4, b)], 1))
         d3 = self.dec3(torch.cat([self._up(d4, e3), self.gate3(e3, d4)], 1))
         d2 = self.dec2(torch.cat([self._up(d3, e2), self.gate2(e2, d3)], 1))
-        d1 = self.dec1(torch.cat([self._up(d2, e1), e1], 1))
-        return F.interpolate(self.out(d1), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self.dec1(torch.cat([self._up(d2, e1), e1], 1))
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"fixation": FixationNet, "object": ObjectNet}
@@ -438,7 +444,8 @@ def input_size(shape: tuple[int, int], spec: dict[str, Any]) -> tuple[int, int]:
 
 def to_input(image: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """``(H, W, 3)`` uint8 -> normalised ``(1, 3, h, w)`` float32 (bilinear, antialiased)."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    # a copy: read-only arrays (np.asarray of a PIL image) must not reach torch.from_numpy
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
