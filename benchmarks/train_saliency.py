@@ -180,12 +180,20 @@ def score_objects(model: torch.nn.Module, items: list[tuple[np.ndarray, np.ndarr
 
     was_training = model.training
     model.eval()
-    ev = SODEvaluator()
-    for (_, mask), pred in zip(items, sm.predict_batch(model, [i for i, _ in items])):
-        ev.update(pred, mask)
+    scores = []
+    for flip in (False, True):
+        model.input_spec = dict(sm.DEFAULT_INPUT["object"], flip=flip)
+        ev = SODEvaluator()
+        for (_, mask), pred in zip(items, sm.predict_batch(model, [i for i, _ in items])):
+            ev.update(pred, mask)
+        r = ev.results()
+        scores.append(
+            f"{'flip-averaged' if flip else 'plain'}: maxF {r['max_fmeasure']:.3f} "
+            f"S {r['smeasure']:.3f} MAE {r['mae']:.3f}"
+        )
+    del model.input_spec
     model.train(was_training)
-    r = ev.results()
-    return f"maxF {r['max_fmeasure']:.3f} S {r['smeasure']:.3f} MAE {r['mae']:.3f}"
+    return "; ".join(scores)
 
 
 def normalise(image: torch.Tensor) -> torch.Tensor:
@@ -242,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         "--eval-every epochs (model selection without the validation split)",
     )
     ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="store 'flip': true in the weights' input spec (predict averages the image's "
+        "map with its mirror image's)",
+    )
     ap.add_argument(
         "--aux-fixation",
         type=float,
@@ -370,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         "weight_decay": args.weight_decay,
         "aux_fixation": args.aux_fixation,
     }
+    if args.flip_average:
+        spec = dict(spec, flip=True)
     sm.save_weights(args.out, model, args.kind, config, input_spec=spec, meta=meta)
     print(
         f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) after {epoch} epochs",

@@ -132,6 +132,22 @@ def test_weights_round_trip(tiny_weights):
     assert m.shape == expected[0].shape
 
 
+def test_flip_spec_averages_the_map_with_the_mirrored_map_of_the_mirror(tmp_path):
+    torch.manual_seed(1)
+    cfg = {"widths": [8, 8, 8, 8, 8], "attention": ["se", "se", "cbam", "gc"]}
+    net = sm.build("object", cfg).eval()
+    img = _image(40, 56)
+    net.input_spec = {"size": [32, 32]}
+    (plain,) = sm.predict_batch(net, [img])
+    (mirror,) = sm.predict_batch(net, [np.ascontiguousarray(img[:, ::-1])])
+    path = tmp_path / "flip.pt"
+    sm.save_weights(path, net, "object", cfg, input_spec={"size": [32, 32], "flip": True})
+    flipped = sm.predict(img, "object", weights=path)
+    # the file is float16: compare with the float32 network at a float16 tolerance
+    np.testing.assert_allclose(flipped, 0.5 * (plain + mirror[:, ::-1]), atol=2e-3)
+    assert not np.allclose(plain, mirror[:, ::-1], atol=2e-3)  # the average is not trivial
+
+
 def test_weights_errors(tmp_path, tiny_weights):
     path, _ = tiny_weights
     img = _image()

@@ -430,7 +430,9 @@ def input_size(shape: tuple[int, int], spec: dict[str, Any]) -> tuple[int, int]:
     """The network input ``(h, w)`` for an image of ``shape`` ``(H, W)`` under ``spec``.
 
     ``{"size": [h, w]}``: fixed; ``{"long_side": L}``: the aspect kept, the long side
-    ``L``, both sides rounded to multiples of 8.
+    ``L``, both sides rounded to multiples of 8. A spec may also say ``"flip": true``:
+    :func:`predict_batch` then averages the map of the image and the mirrored map of its
+    mirror image (test-time flip averaging).
     """
     if "size" in spec:
         h, w = spec["size"]
@@ -490,6 +492,11 @@ def _check_image(image: Any) -> np.ndarray:
 
 
 @torch.no_grad()
+def _probabilities(out: torch.Tensor, kind: str) -> torch.Tensor:
+    """Network output -> density (fixation: log-density in) or probability (object)."""
+    return out.exp() if kind == "fixation" else torch.sigmoid(out)
+
+
 def predict_batch(model: nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
     """Maps in ``[0, 1]`` at each image's size from a loaded ``model`` (see :func:`predict`)."""
     kind = getattr(model, "kind", "object" if isinstance(model, ObjectNet) else "fixation")
@@ -499,8 +506,9 @@ def predict_batch(model: nn.Module, images: list[np.ndarray]) -> list[np.ndarray
         image = _check_image(image)
         shape = image.shape[:2]
         x = to_input(image, input_size(shape, spec))
-        y = model(x)
-        y = y.exp() if kind == "fixation" else torch.sigmoid(y)
+        y = _probabilities(model(x), kind)
+        if spec.get("flip", False):
+            y = 0.5 * (y + _probabilities(model(x.flip(-1)), kind).flip(-1))
         y = F.interpolate(y, size=shape, mode="bilinear", align_corners=False)[0, 0]
         if kind == "fixation":
             top = float(y.max())
