@@ -174,7 +174,11 @@ def _mask(root: Path, stem: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def score_objects(model: torch.nn.Module, items: list[tuple[np.ndarray, np.ndarray]]) -> str:
+def score_objects(
+    model: torch.nn.Module,
+    items: list[tuple[np.ndarray, np.ndarray]],
+    spec: dict | None = None,
+) -> str:
     """max F / S-measure / MAE of ``model`` on ``(image, mask)`` pairs at the masks' size."""
     from attnvision.saliency.sod import SODEvaluator
 
@@ -182,7 +186,7 @@ def score_objects(model: torch.nn.Module, items: list[tuple[np.ndarray, np.ndarr
     model.eval()
     scores = []
     for flip in (False, True):
-        model.input_spec = dict(sm.DEFAULT_INPUT["object"], flip=flip)
+        model.input_spec = dict(spec or sm.DEFAULT_INPUT["object"], flip=flip)
         ev = SODEvaluator()
         for (_, mask), pred in zip(items, sm.predict_batch(model, [i for i, _ in items])):
             ev.update(pred, mask)
@@ -220,14 +224,20 @@ def fixation_loss(log_p: torch.Tensor, dens: torch.Tensor, fix: torch.Tensor) ->
     return (10 * kl - 2 * cc - nss).mean()
 
 
-def object_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """BCE + soft IoU (BASNet without its SSIM term)."""
+def object_loss(logits: torch.Tensor, mask: torch.Tensor, l1: float = 0.0) -> torch.Tensor:
+    """BCE + soft IoU (BASNet without its SSIM term) + ``l1`` * mean absolute error.
+
+    BCE alone is minimised by the calibrated probability; the absolute error (the MAE
+    metric) by the median, i.e. a sharper map where the network is unsure."""
     bce = F.binary_cross_entropy_with_logits(logits, mask)
     p = torch.sigmoid(logits)
     inter = (p * mask).sum((1, 2, 3))
     union = (p + mask - p * mask).sum((1, 2, 3))
     iou = 1 - (inter + 1) / (union + 1)
-    return bce + iou.mean()
+    loss = bce + iou.mean()
+    if l1 > 0:
+        loss = loss + l1 * (p - mask).abs().mean()
+    return loss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         "--eval-every epochs (model selection without the validation split)",
     )
     ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--l1-weight", type=float, default=0.0, help="object: MAE term of the loss")
+    ap.add_argument(
+        "--input-size",
+        type=int,
+        default=0,
+        help="network input: object: square side; fixation: long side (0: the default)",
+    )
     ap.add_argument(
         "--flip-average",
         action="store_true",
@@ -272,7 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(args.seed)
-    spec = sm.DEFAULT_INPUT[args.kind]
+    spec = dict(sm.DEFAULT_INPUT[args.kind])
+    if args.input_size:
+        spec = (
+            {"long_side": args.input_size}
+            if args.kind == "fixation"
+            else {"size": [args.input_size] * 2}
+        )
     config = dict(ARCH[args.kind])
     t0 = time.time()
     if args.kind == "fixation":
@@ -340,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.kind == "fixation":
                 loss = fixation_loss(out, *targets)
             else:
-                loss = object_loss(out, targets[0].clamp(0, 1))
+                loss = object_loss(out, targets[0].clamp(0, 1), args.l1_weight)
             if args.kind == "object" and args.aux_fixation > 0:
                 if len(aux_order) < args.batch:
                     aux_order = torch.randperm(len(aux_data["image"]), generator=aux_gen)
@@ -362,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             step += 1
         epoch += 1
         if holdout and (epoch % args.eval_every == 0 or done):
-            print(f"epoch {epoch} holdout {score_objects(model, holdout)}", flush=True)
+            print(f"epoch {epoch} holdout {score_objects(model, holdout, spec)}", flush=True)
         if losses:
             print(
                 f"epoch {epoch} step {step} loss {np.mean(losses):.4f} lr {lr:.2e} "
@@ -383,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         "augment": args.augment,
         "weight_decay": args.weight_decay,
         "aux_fixation": args.aux_fixation,
+        "l1_weight": args.l1_weight,
+        "input_size": args.input_size,
     }
     if args.flip_average:
         spec = dict(spec, flip=True)
