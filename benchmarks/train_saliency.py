@@ -260,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         "--eval-every epochs (model selection without the validation split)",
     )
     ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument(
+        "--logit-scale",
+        type=float,
+        default=1.0,
+        help="object: store 'logit_scale' in the weights' input spec (predict gives "
+        "sigmoid(k * logits), a sharper map)",
+    )
     ap.add_argument("--l1-weight", type=float, default=0.0, help="object: MAE term of the loss")
     ap.add_argument(
         "--input-size",
@@ -411,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.flip_average:
         spec = dict(spec, flip=True)
+    if args.logit_scale != 1.0:
+        spec = dict(spec, logit_scale=args.logit_scale)
     sm.save_weights(args.out, model, args.kind, config, input_spec=spec, meta=meta)
     print(
         f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) after {epoch} epochs",

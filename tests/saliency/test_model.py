@@ -148,6 +148,29 @@ def test_flip_spec_averages_the_map_with_the_mirrored_map_of_the_mirror(tmp_path
     assert not np.allclose(plain, mirror[:, ::-1], atol=2e-3)  # the average is not trivial
 
 
+def test_logit_scale_sharpens_the_object_map_without_reordering_it():
+    torch.manual_seed(2)
+    cfg = {"widths": [8, 8, 8, 8, 8], "attention": ["se", "se", "cbam", "gc"]}
+    net = sm.build("object", cfg).eval()
+    img = _image(40, 56)
+    net.input_spec = {"size": [32, 32]}
+    (plain,) = sm.predict_batch(net, [img])
+    net.input_spec = {"size": [32, 32], "logit_scale": 3.0}
+    (sharp,) = sm.predict_batch(net, [img])
+    x = sm.to_input(img, (32, 32))
+    with torch.no_grad():
+        logits = net(x)
+    up = torch.nn.functional.interpolate(
+        torch.sigmoid(3.0 * logits), size=img.shape[:2], mode="bilinear", align_corners=False
+    )[0, 0].numpy()
+    np.testing.assert_allclose(sharp, up, atol=1e-6)
+    # farther from 0.5 everywhere, and the same order of pixels at the network's resolution
+    assert np.all(np.abs(sharp - 0.5) >= np.abs(plain - 0.5) - 1e-6)
+    order = logits.flatten().argsort()  # both maps are monotone in the logits
+    for k in (1.0, 3.0):
+        assert (torch.sigmoid(k * logits).flatten()[order].diff() >= 0).all()
+
+
 def test_weights_errors(tmp_path, tiny_weights):
     path, _ = tiny_weights
     img = _image()
