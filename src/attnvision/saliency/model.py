@@ -12,7 +12,10 @@
   the SOD benchmark images (Movahedi and Elder 2010). It is a small U-Net (Ronneberger et
   al., MICCAI 2015) with CBAM blocks in the encoder and additive attention gates on the
   skip connections (Oktay et al., "Attention U-Net", MIDL 2018); trained with BCE + IoU
-  loss (as in BASNet, Qin et al., CVPR 2019, without the SSIM term).
+  loss (as in BASNet, Qin et al., CVPR 2019, without the SSIM term) and an auxiliary
+  fixation head on OSIE (dropped from the weights). The shipped weights read 160x160
+  input, average the map with that of the mirrored image and sharpen it
+  (``sigmoid(3 * logits)``): all three are in the weights file's input spec.
 
 Weights are files written by :func:`save_weights`: a dict with ``format``
 (``"attnvision-saliency-weights"``), ``version``, ``kind``, ``config`` (the constructor
