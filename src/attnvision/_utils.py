@@ -68,3 +68,27 @@ def close_matches(name: str, known: list[str]) -> str:
 
     hits = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     return f" (did you mean {', '.join(hits)}?)" if hits else ""
+
+
+@contextmanager
+def open_image(path: str | os.PathLike[str]) -> Any:
+    """``with open_image(path) as img``: a decoded PIL image, or one clear error.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be decoded as an image (corrupt, truncated, not an
+            image), naming the path and PIL's first line of explanation.
+    """
+    from PIL import Image
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"image not found: {p}")
+    try:
+        img = Image.open(p)
+        img.load()
+    except (OSError, SyntaxError, ValueError) as exc:  # UnidentifiedImageError is an OSError
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{p}: cannot read as an image ({first})") from None
+    with img:
+        yield img

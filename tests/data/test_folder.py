@@ -55,3 +55,12 @@ def test_errors(folder, tmp_path):
         ImageFolder(empty)
     with pytest.raises(TypeError, match="only the 'folder' dataset"):
         create_dataset("digits", grayscale=True)
+
+
+def test_corrupt_image_is_named(folder):
+    root, _ = folder
+    (root / "cat" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    ds = ImageFolder(root)
+    with pytest.raises(ValueError, match=r"1\.png: cannot read as an image"):
+        ds[3]
+    assert ds[2][0].shape == (3, 6, 5)  # the other items still load

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._utils import open_image
 from ._errors import DataNotFoundError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm")
@@ -69,7 +70,7 @@ class ImageFolder(Dataset):
         from PIL import Image
 
         path, label = self.samples[index]
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image = image.convert("L" if self.grayscale else "RGB")
             if self.size is not None:
                 image = image.resize((self.size[1], self.size[0]), Image.BILINEAR)

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .._utils import open_image
+
 __all__ = [
     "FIXATION_SUFFIXES",
     "MAP_SUFFIXES",
@@ -218,22 +220,14 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
         if arr.ndim != 2:
             raise ValueError(f"{path}: expected a 2-D (H, W) map, got shape {arr.shape}")
         return np.asarray(arr, dtype=np.float64)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64)
-                scale = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
-                return arr / scale
-            if img.mode == "F":
-                return np.asarray(img, dtype=np.float64)
-            if img.mode not in ("L", "1"):
-                img = img.convert("L")
-            return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"{path}: cannot read as an image ({exc})") from None
+    with open_image(path) as img:
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            scale = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+            return arr / scale
+        if img.mode == "F":
+            return np.asarray(img, dtype=np.float64)
+        return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
 
 
 def list_maps(folder: str | os.PathLike[str]) -> dict[str, Path]:

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._utils import atomic_save
+from .._utils import atomic_save, open_image
 from ..layers.registry import create_attention
 
 FORMAT = "attnvision-saliency-weights"
@@ -469,18 +469,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         ValueError: the file cannot be decoded as an image (corrupt, truncated, not an
             image).
     """
-    from PIL import Image
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"image not found: {p}")
-    try:
-        with Image.open(p) as img:
-            img.load()
-            return np.array(img.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ValueError(f"{p}: cannot read as an image ({first})") from None
+    with open_image(path) as img:
+        return np.array(img.convert("RGB"))
 
 
 def _check_image(image: Any) -> np.ndarray:
