@@ -119,7 +119,7 @@ def test_an_image_that_is_not_an_image(tmp_path, capsys):
         "data.distortion=null",
         f"out={tmp_path / 'run'}",
     )
-    assert "could not be read" in line and "broken.png" in line
+    assert "cannot read as an image" in line and "broken.png" in line
 
 
 def test_checkpoint_of_another_model(trained, capsys):
