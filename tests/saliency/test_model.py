@@ -132,16 +132,24 @@ def test_weights_round_trip(tiny_weights):
     assert m.shape == expected[0].shape
 
 
-def test_flip_spec_averages_the_map_with_the_mirrored_map_of_the_mirror(tmp_path):
-    torch.manual_seed(1)
-    cfg = {"widths": [8, 8, 8, 8, 8], "attention": ["se", "se", "cbam", "gc"]}
-    net = sm.build("object", cfg).eval()
-    img = _image(40, 56)
+_TINY_OBJECT = {"widths": [8, 8, 8, 8, 8], "attention": ["se", "se", "cbam", "gc"]}
+
+
+def _tiny_object_net(seed: int) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
+    """A small untrained ObjectNet reading 32x32, a test image and its plain map."""
+    torch.manual_seed(seed)
+    net = sm.build("object", _TINY_OBJECT).eval()
     net.input_spec = {"size": [32, 32]}
-    (plain,) = sm.predict_batch(net, [img])
+    img = _image(40, 56)
+    return net, img, sm.predict_batch(net, [img])[0]
+
+
+def test_flip_spec_averages_the_map_with_the_mirrored_map_of_the_mirror(tmp_path):
+    net, img, plain = _tiny_object_net(1)
     (mirror,) = sm.predict_batch(net, [np.ascontiguousarray(img[:, ::-1])])
     path = tmp_path / "flip.pt"
-    sm.save_weights(path, net, "object", cfg, input_spec={"size": [32, 32], "flip": True})
+    spec = {"size": [32, 32], "flip": True}
+    sm.save_weights(path, net, "object", _TINY_OBJECT, input_spec=spec)
     flipped = sm.predict(img, "object", weights=path)
     # the file is float16: compare with the float32 network at a float16 tolerance
     np.testing.assert_allclose(flipped, 0.5 * (plain + mirror[:, ::-1]), atol=2e-3)
@@ -149,12 +157,7 @@ def test_flip_spec_averages_the_map_with_the_mirrored_map_of_the_mirror(tmp_path
 
 
 def test_logit_scale_sharpens_the_object_map_without_reordering_it():
-    torch.manual_seed(2)
-    cfg = {"widths": [8, 8, 8, 8, 8], "attention": ["se", "se", "cbam", "gc"]}
-    net = sm.build("object", cfg).eval()
-    img = _image(40, 56)
-    net.input_spec = {"size": [32, 32]}
-    (plain,) = sm.predict_batch(net, [img])
+    net, img, plain = _tiny_object_net(2)
     net.input_spec = {"size": [32, 32], "logit_scale": 3.0}
     (sharp,) = sm.predict_batch(net, [img])
     x = sm.to_input(img, (32, 32))
