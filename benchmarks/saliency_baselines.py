@@ -39,15 +39,16 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from attnvision._utils import atomic_write
 from attnvision.saliency import baselines as bl
 from attnvision.saliency import datasets, density
 from attnvision.saliency.metrics import SaliencyEvaluator
-from attnvision.saliency.sod import SODEvaluator
+from attnvision.saliency.model import read_image
+from attnvision.saliency.sod import SODEvaluator, read_mask
 
 OSIE_SHAPE = (600, 800)
 TRAIN = range(1001, 1501)  # fit the centre bias here
@@ -62,11 +63,6 @@ REFERENCE = {  # the figures quoted in the issue, for comparison only
 }
 
 
-def _load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
-
-
 def _timed(fn: Callable[[], np.ndarray], sink: list[float]) -> np.ndarray:
     start = time.perf_counter()
     out = fn()
@@ -74,8 +70,19 @@ def _timed(fn: Callable[[], np.ndarray], sink: list[float]) -> np.ndarray:
     return out
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.3f}"
+def score_rows(
+    evaluators: dict[str, Any], times: dict[str, list[float]], keys: list[str]
+) -> tuple[list[str], dict[str, tuple[dict[str, Any], float]]]:
+    """One markdown row per method (its results' ``keys`` to 3 decimals, then the median
+    ms per image), and each method's ``(results, ms per image)``."""
+    rows, measured = [], {}
+    for name, ev in evaluators.items():
+        res = ev.results()
+        ms = 1000 * statistics.median(times[name])
+        measured[name] = (res, ms)
+        cells = " | ".join(f"{float(res[key]):.3f}" for key in keys)
+        rows.append(f"| {name} | {cells} | {ms:.1f} |")
+    return rows, measured
 
 
 def run_osie(root: Path, limit: int | None, seed: int) -> tuple[list[str], dict, dict]:
@@ -111,7 +118,7 @@ def run_osie(root: Path, limit: int | None, seed: int) -> tuple[list[str], dict,
 
     dropped = 0
     for i, number in enumerate(chosen):
-        image = _load_rgb(osie / "stimuli" / f"{number}.jpg")
+        image = read_image(osie / "stimuli" / f"{number}.jpg")
         if image.shape[:2] != OSIE_SHAPE:
             raise ValueError(f"OSIE image {number} has shape {image.shape}, expected 600x800")
         fix = fixmap(number)
@@ -141,14 +148,9 @@ def run_osie(root: Path, limit: int | None, seed: int) -> tuple[list[str], dict,
         "| baseline | AUC-Judd | sAUC | NSS | CC | KLD | SIM | ms / image |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    results = {}
-    for name, ev in evaluators.items():
-        res = ev.results()
-        ms = 1000 * statistics.median(times[name])
-        results[name] = {**res, "ms_per_image": ms}
-        cells = " | ".join(_fmt(res[m]) for m in FIX_METRICS)
-        lines.append(f"| {name} | {cells} | {ms:.1f} |")
-    return lines, results, fit
+    rows, measured = score_rows(evaluators, times, FIX_METRICS)
+    results = {name: {**res, "ms_per_image": ms} for name, (res, ms) in measured.items()}
+    return lines + rows, results, fit
 
 
 def run_sod(root: Path, limit: int | None, seed: int) -> tuple[list[str], dict]:
@@ -168,9 +170,8 @@ def run_sod(root: Path, limit: int | None, seed: int) -> tuple[list[str], dict]:
     evaluators = {name: SODEvaluator() for name in methods}
     times: dict[str, list[float]] = {name: [] for name in methods}
     for i, stem in enumerate(names):
-        image = _load_rgb(sod / "images" / f"{stem}.jpg")
-        with Image.open(sod / "masks" / f"{stem}.png") as m:
-            mask = np.asarray(m.convert("L")) > 127
+        image = read_image(sod / "images" / f"{stem}.jpg")
+        mask = read_mask(sod / "masks" / f"{stem}.png")
         if mask.shape != image.shape[:2]:
             raise ValueError(f"SOD {stem}: mask {mask.shape} and image {image.shape} differ")
         for name, method in methods.items():
@@ -185,14 +186,12 @@ def run_sod(root: Path, limit: int | None, seed: int) -> tuple[list[str], dict]:
         "| baseline | max F | S-measure | MAE | mean E | ms / image |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    results = {}
-    for name, ev in evaluators.items():
-        res = ev.results()
-        ms = 1000 * statistics.median(times[name])
-        results[name] = {key: float(res[key]) for key in SOD_KEYS} | {"ms_per_image": ms}
-        cells = " | ".join(_fmt(res[key]) for key in SOD_KEYS)
-        lines.append(f"| {name} | {cells} | {ms:.1f} |")
-    return lines, results
+    rows, measured = score_rows(evaluators, times, SOD_KEYS)
+    results = {
+        name: {key: float(res[key]) for key in SOD_KEYS} | {"ms_per_image": ms}
+        for name, (res, ms) in measured.items()
+    }
+    return lines + rows, results
 
 
 def run_peer_timing(repeats: int) -> list[str]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -37,17 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from attnvision.explain.plot import save_heat_grid, save_saliency_fixations
 from attnvision.saliency import baselines as bl
 from attnvision.saliency import datasets, density
 from attnvision.saliency import model as sm
 from attnvision.saliency.metrics import SaliencyEvaluator
-from attnvision.saliency.sod import SODEvaluator
+from attnvision.saliency.sod import SODEvaluator, read_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saliency_baselines import FIX_METRICS, N_OTHER, _timed
+from saliency_baselines import FIX_METRICS, N_OTHER, _timed, score_rows
 from train_saliency import OSIE_SHAPE, OSIE_TRAIN, OSIE_VAL, sod_split
 
 SOD_KEYS = ["max_fmeasure", "smeasure", "mae", "mean_emeasure", "weighted_fmeasure"]
@@ -55,11 +53,6 @@ TARGETS = {
     "fixation (AUC-Judd / NSS / CC)": (0.83, 1.8, 0.55),
     "object (max F / S-measure / MAE)": (0.65, 0.65, 0.20),
 }
-
-
-def _rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.array(img.convert("RGB"))
 
 
 def run_osie(
@@ -96,7 +89,7 @@ def run_osie(
 
     chosen = list(OSIE_VAL)[:limit]
     for i, number in enumerate(chosen):
-        image = _rgb(osie / "stimuli" / f"{number}.jpg")
+        image = sm.read_image(osie / "stimuli" / f"{number}.jpg")
         fix = fixmap(number)
         dens = density.density_map(rows(number), OSIE_SHAPE, 1.0, unit="deg", ppd=density.OSIE_PPD)
         others = np.random.default_rng([seed, number]).choice(
@@ -126,12 +119,7 @@ def run_osie(
         "| method | AUC-Judd | sAUC | NSS | CC | KLD | SIM | ms / image |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, ev in evaluators.items():
-        res = ev.results()
-        ms = 1000 * statistics.median(times[name])
-        cells = " | ".join(f"{res[m]:.3f}" for m in FIX_METRICS)
-        lines.append(f"| {name} | {cells} | {ms:.1f} |")
-    return lines
+    return lines + score_rows(evaluators, times, FIX_METRICS)[0]
 
 
 def run_sod(root: Path, weights: Path, pictures: Path | None = None) -> list[str]:
@@ -150,9 +138,8 @@ def run_sod(root: Path, weights: Path, pictures: Path | None = None) -> list[str
     evaluators = {name: SODEvaluator() for name in methods}
     times: dict[str, list[float]] = {name: [] for name in methods}
     for i, stem in enumerate(val):
-        image = _rgb(sod / "images" / f"{stem}.jpg")
-        with Image.open(sod / "masks" / f"{stem}.png") as m:
-            mask = np.asarray(m.convert("L")) > 127
+        image = sm.read_image(sod / "images" / f"{stem}.jpg")
+        mask = read_mask(sod / "masks" / f"{stem}.png")
         for name, method in methods.items():
             sal = _timed(lambda f=method, im=image: f(im), times[name])
             evaluators[name].update(np.round(255 * sal).astype(np.uint8), mask)
@@ -171,12 +158,7 @@ def run_sod(root: Path, weights: Path, pictures: Path | None = None) -> list[str
         "| method | max F | S-measure | MAE | mean E | weighted F | ms / image |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, ev in evaluators.items():
-        res = ev.results()
-        ms = 1000 * statistics.median(times[name])
-        cells = " | ".join(f"{float(res[k]):.3f}" for k in SOD_KEYS)
-        lines.append(f"| {name} | {cells} | {ms:.1f} |")
-    return lines
+    return lines + score_rows(evaluators, times, SOD_KEYS)[0]
 
 
 def main(argv: list[str] | None = None) -> int:

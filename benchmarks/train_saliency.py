@@ -54,10 +54,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from attnvision.saliency import datasets, density
 from attnvision.saliency import model as sm
+from attnvision.saliency.sod import SODEvaluator, read_mask
 
 OSIE_SHAPE = (600, 800)
 OSIE_TRAIN = range(1001, 1501)
@@ -81,11 +81,6 @@ def sod_split(root: Path) -> tuple[list[str], list[str]]:
     return train, val
 
 
-def _rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.array(img.convert("RGB"))
-
-
 def _resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
     if mode == "area":
         return F.interpolate(x, size=size, mode="area")
@@ -98,7 +93,7 @@ def load_osie(root: Path, numbers: range, size: tuple[int, int]) -> dict[str, to
     fix = datasets.read_osie_fixations(osie / "fixations.mat")
     images, dens, fmaps = [], [], []
     for n in numbers:
-        image = _rgb(osie / "stimuli" / f"{n}.jpg")
+        image = sm.read_image(osie / "stimuli" / f"{n}.jpg")
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
         images.append(_resize(x, size))
         d = density.density_map(fix[f"{n}.jpg"], OSIE_SHAPE, 1.0, unit="deg", ppd=density.OSIE_PPD)
@@ -115,9 +110,8 @@ def load_sod(root: Path, names: list[str], size: tuple[int, int]) -> dict[str, t
     sod = root / "sod"
     images, masks = [], []
     for stem in names:
-        x = torch.from_numpy(_rgb(sod / "images" / f"{stem}.jpg")).permute(2, 0, 1)[None]
-        with Image.open(sod / "masks" / f"{stem}.png") as m:
-            mask = np.asarray(m.convert("L")) > 127
+        x = torch.from_numpy(sm.read_image(sod / "images" / f"{stem}.jpg")).permute(2, 0, 1)[None]
+        mask = read_mask(sod / "masks" / f"{stem}.png")
         images.append(_resize(x.float() / 255, size))
         masks.append(_resize(torch.from_numpy(mask.astype(np.float32))[None, None], size))
     return {"image": torch.cat(images), "mask": torch.cat(masks).clamp(0, 1)}
@@ -174,11 +168,6 @@ def augment(
     return image, out
 
 
-def _mask(root: Path, stem: str) -> np.ndarray:
-    with Image.open(root / "sod" / "masks" / f"{stem}.png") as m:
-        return np.asarray(m.convert("L")) > 127
-
-
 @torch.no_grad()
 def score_objects(
     model: torch.nn.Module,
@@ -186,8 +175,6 @@ def score_objects(
     spec: dict | None = None,
 ) -> str:
     """max F / S-measure / MAE of ``model`` on ``(image, mask)`` pairs at the masks' size."""
-    from attnvision.saliency.sod import SODEvaluator
-
     was_training = model.training
     model.eval()
     scores = []
@@ -332,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         split = {"train": train, "validation": val, "holdout": held}
         target_keys = ["mask"]
         holdout = [
-            (_rgb(root / "sod" / "images" / f"{stem}.jpg"), _mask(root, stem)) for stem in held
+            (
+                sm.read_image(root / "sod" / "images" / f"{stem}.jpg"),
+                read_mask(root / "sod" / "masks" / f"{stem}.png"),
+            )
+            for stem in held
         ]
         if args.aux_fixation > 0:
             aux_data = load_osie(root, OSIE_TRAIN, size)

@@ -61,6 +61,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from .._utils import open_image
+
 __all__ = [
     "SODEvaluator",
     "emeasure",
@@ -871,9 +873,7 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
         ValueError: the image is not binary (values other than 0 and 255 after conversion
             to 8-bit grey), naming the file.
     """
-    from PIL import Image
-
-    with Image.open(path) as image:
+    with open_image(path) as image:
         grey = np.asarray(image.convert("L"))
     try:
         return _binary_mask(grey)
