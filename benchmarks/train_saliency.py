@@ -38,6 +38,10 @@ jobs; fixation: 188 epochs in 44 minutes; object: 91 epochs in 24 minutes), then
 ``--holdout 32``, models trained on 128 training images and scored on the other 32, never
 on the validation split; see BENCHMARKS.md, "Salient-object model, session 2").
 
+``--pseudo-teacher W.pt`` (self-training: a trained object network's maps of the
+auxiliary OSIE images as soft masks for the main head) was tried in session 3 and did not
+help on the holdout (BENCHMARKS.md, "Salient-object model, session 3").
+
 The budget is wall time, so a rerun on another machine gives a different number of
 epochs (the data order and augmentation are seeded; ``--seed``).
 """
@@ -193,6 +197,20 @@ def score_objects(
     return "; ".join(scores)
 
 
+@torch.no_grad()
+def teacher_masks(path: Path, images: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    """Soft masks ``(N, 1, h, w)`` of a trained object network for images ``(N, 3, h, w)``
+    in [0, 1] (at the training size): ``sigmoid(logits)``, averaged with the mirror image's
+    map, at the teacher's own logit scale of 1 (calibrated probabilities)."""
+    teacher = sm.load_model(path, "object").eval()
+    out = []
+    for i in range(0, len(images), batch):
+        x = normalise(images[i : i + batch])
+        p = torch.sigmoid(teacher(x)) + torch.sigmoid(teacher(x.flip(-1))).flip(-1)
+        out.append(0.5 * p)
+    return torch.cat(out)
+
+
 def normalise(image: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(sm.MEAN).view(1, 3, 1, 1)
     std = torch.tensor(sm.STD).view(1, 3, 1, 1)
@@ -280,7 +298,19 @@ def main(argv: list[str] | None = None) -> int:
         help="object: weight of an auxiliary fixation task on OSIE 1001-1500 (a 1x1 head on "
         "the decoder, dropped from the saved weights); 0 = off",
     )
+    ap.add_argument(
+        "--pseudo-teacher",
+        type=Path,
+        default=None,
+        help="object, with --aux-fixation: an object weights file whose flip-averaged maps of "
+        "the auxiliary OSIE images become soft masks for the main head (self-training)",
+    )
+    ap.add_argument(
+        "--pseudo-weight", type=float, default=1.0, help="weight of the pseudo-mask loss"
+    )
     args = ap.parse_args(argv)
+    if args.pseudo_teacher is not None and not (args.kind == "object" and args.aux_fixation > 0):
+        ap.error("--pseudo-teacher needs kind object and --aux-fixation > 0")
 
     root = Path(os.environ.get("ATTNVISION_DATA", ""))
     if not (root / "osie").is_dir() or not (root / "sod").is_dir():
@@ -328,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.aux_fixation > 0:
             aux_data = load_osie(root, OSIE_TRAIN, size)
             aux_head = torch.nn.Conv2d(config["widths"][0], 1, 1)
+            aux_keys = ["density", "fix"]
+            if args.pseudo_teacher is not None:
+                aux_data["mask"] = teacher_masks(args.pseudo_teacher, aux_data["image"])
+                aux_keys.append("mask")
     n = data["image"].shape[0]
     print(
         f"{args.kind}: {n} training images at {size} loaded in {time.time() - t0:.0f} s", flush=True
@@ -374,14 +408,17 @@ def main(argv: list[str] | None = None) -> int:
                 aidx, aux_order = aux_order[: args.batch], aux_order[args.batch :]
                 aimg, atargets = augment(
                     aux_data["image"][aidx],
-                    [aux_data["density"][aidx], aux_data["fix"][aidx]],
+                    [aux_data[k][aidx] for k in aux_keys],
                     gen,
                     args.augment,
                 )
                 feats = model.decode(normalise(aimg))
                 logit = F.interpolate(aux_head(feats), size=aimg.shape[-2:], mode="bilinear")
                 log_p = torch.log_softmax(logit.flatten(1), 1).view_as(logit)
-                loss = loss + args.aux_fixation * fixation_loss(log_p, *atargets)
+                loss = loss + args.aux_fixation * fixation_loss(log_p, *atargets[:2])
+                if args.pseudo_teacher is not None:
+                    obj = F.interpolate(model.out(feats), size=aimg.shape[-2:], mode="bilinear")
+                    loss = loss + args.pseudo_weight * object_loss(obj, atargets[2].clamp(0, 1))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -412,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         "aux_fixation": args.aux_fixation,
         "l1_weight": args.l1_weight,
         "input_size": args.input_size,
+        "pseudo_teacher": str(args.pseudo_teacher) if args.pseudo_teacher else None,
+        "pseudo_weight": args.pseudo_weight if args.pseudo_teacher else 0.0,
     }
     if args.flip_average:
         spec = dict(spec, flip=True)
