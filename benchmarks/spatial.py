@@ -12,6 +12,10 @@ Experiments (``--experiment``):
   FLOPs per image and wall time (Almahairi et al. 2016, table 2: coarse 3.69 %, fine 1.70 %,
   DCN with hints 1.39 % at a fraction of fine-only's cost).
 
+For ``stn``, ``--loc-act tanh`` gives the localisation network tanh units and
+``--head-pool 3 --head-hidden 256`` gives both classifiers a head that keeps the layout
+(the paper's classifiers are fully connected); see BENCHMARKS.md for what each changes.
+
 Each model is trained with Adam (learning rate annealed to 0 along a cosine by default,
 ``--schedule``) for ``--epochs`` epochs on ``--train-size`` distorted
 training digits (stopping early when ``--minutes`` per model run out) and tested on
@@ -236,6 +240,7 @@ def run_models(
 
 
 def experiment_stn(args: argparse.Namespace) -> None:
+    head = {"head_pool": args.head_pool, "head_hidden": args.head_hidden}
     tasks = {
         "rts": ("rts", {}),
         "cluttered60": ("cluttered", {"canvas": 60, "pieces": 4}),
@@ -248,8 +253,10 @@ def experiment_stn(args: argparse.Namespace) -> None:
         # the paper downsamples the cluttered canvas to half size in the transformer
         out_size = 30 if task == "cluttered60" else None
         builders = {
-            "cnn": lambda: create_model("cnn"),
-            "st_cnn": lambda out_size=out_size: create_model("st_cnn", out_size=out_size),
+            "cnn": lambda: create_model("cnn", **head),
+            "st_cnn": lambda size=out_size: create_model(
+                "st_cnn", out_size=size, stn_options={"act_layer": args.loc_act}, **head
+            ),
         }
         run_models("stn", task, builders, train_data, test_data, args, peer="cnn")
 
@@ -312,6 +319,24 @@ def main(argv: list[str] | None = None) -> int:
         default="cosine",
         help="learning rate: cosine to 0 over the run (see train) or constant",
     )
+    parser.add_argument(
+        "--head-pool",
+        type=int,
+        default=1,
+        help="stn: the classifiers' pooling side before the head (1: global average "
+        "pooling; 3 with --head-hidden 256: a fully connected head that keeps the layout, "
+        "as the paper's classifiers do)",
+    )
+    parser.add_argument(
+        "--head-hidden", type=int, default=0, help="stn: hidden layer of the classifiers' head"
+    )
+    parser.add_argument(
+        "--loc-act",
+        default="relu",
+        choices=["relu", "tanh"],
+        help="stn: activation of the localisation network (tanh units cannot die, and on "
+        "clutter the ReLU network's hidden layer does before it learns to look)",
+    )
     parser.add_argument("--hint-weight", type=float, default=0.01, help="DCN hint loss weight")
     parser.add_argument("--k", type=int, default=8, help="DCN: regions re-read by fine net")
     parser.add_argument(
@@ -331,7 +356,13 @@ def main(argv: list[str] | None = None) -> int:
         f"train {args.train_size}, test {args.test_size}, epochs {args.epochs}, "
         f"<= {args.minutes} min/model, batch {args.batch_size}, lr {args.lr} "
         f"({args.schedule}), "
-        f"threads {args.threads}, seed {args.seed}, torch {torch.__version__}"
+        + (
+            f"classifier head: pool {args.head_pool}, hidden {args.head_hidden}, "
+            f"localisation activation {args.loc_act}, "
+            if args.experiment == "stn"
+            else ""
+        )
+        + f"threads {args.threads}, seed {args.seed}, torch {torch.__version__}"
     )
     {"stn": experiment_stn, "ram": experiment_ram, "dcn": experiment_dcn}[args.experiment](args)
     return 0

@@ -25,6 +25,26 @@ def test_cnn_and_st_cnn_any_size(size):
         assert create_model(name, num_classes=7)(x).shape == (2, 7)
 
 
+def test_cnn_layout_keeping_head():
+    gap = create_model("cnn")
+    assert gap.head.weight.shape == (10, 64)  # global pooling: one feature per channel
+    net = create_model("cnn", head_pool=3, head_hidden=32).eval()
+    assert net.head[0].weight.shape == (32, 64 * 9) and net.head[-1].weight.shape == (10, 32)
+    for size in (30, 60):
+        assert net(torch.rand(2, 1, size, size)).shape == (2, 10)
+    # the layout survives: a blob moved across the canvas changes the features the head sees,
+    # while global pooling of a shift-equivariant stack keeps (almost) the same vector
+    x = torch.zeros(1, 1, 48, 48)
+    x[..., 4:12, 4:12] = 1
+    y = torch.roll(x, shifts=(32, 32), dims=(2, 3))
+    f = [net.pool(net.forward_features(t)).flatten(1) for t in (x, y)]
+    assert (f[0] - f[1]).abs().max() > 0.1
+    with pytest.raises(ValueError, match="head_pool >= 1"):
+        create_model("cnn", head_pool=0)
+    st = create_model("st_cnn", out_size=30, head_pool=3, head_hidden=16)
+    assert st.cnn.head[0].in_features == 64 * 9
+
+
 def test_cnn_attention_placement_and_callable():
     from attnvision.layers import get_attention_class
 

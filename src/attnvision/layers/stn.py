@@ -247,7 +247,12 @@ class SpatialTransformer(nn.Module):
             (``False``: ``+/-1`` are the outer pixel edges).
         mode: ``grid_sample`` interpolation (``"bilinear"`` as in the paper).
         padding_mode: what is read outside the input (``"zeros"``).
-        act_layer: activation of the localisation network (default ``nn.ReLU``).
+        act_layer: activation of the localisation network (default ``nn.ReLU``). On
+            cluttered inputs, ReLU hidden units tend to die under Adam before the
+            identity-initialised head carries an input-dependent transform, and the layer
+            stays at the identity; ``"tanh"`` units cannot die and leave the identity more
+            often (3 runs in 4 against 1 in 4 on cluttered MNIST; BENCHMARKS.md, "Spatial
+            attention reproductions", session 3).
 
     Example:
         >>> stn = SpatialTransformer(1, out_size=(30, 30))

@@ -62,8 +62,16 @@ class SmallCNN(nn.Module):
     """Plain CNN classifier: ``(N, in_channels, H, W) -> (N, num_classes)`` logits, H, W >= 28.
 
     Each stage ``stages[i]`` is conv 3x3 -> batch norm -> ReLU -> ``attn`` (the attention
-    block, identity by default) -> max-pool 2x2; then global average pooling and a linear
-    classifier, so any input size works.
+    block, identity by default) -> max-pool 2x2; then adaptive average pooling to
+    ``head_pool`` x ``head_pool``, optionally a hidden ReLU layer, and a linear classifier,
+    so any input size works.
+
+    The default ``head_pool=1`` is global average pooling: the classifier is (nearly)
+    translation invariant. ``head_pool > 1`` keeps the layout of the features, as the fully
+    connected classifiers of the STN paper do; an ST-CNN then gains from centring the
+    object, which is the signal its localisation network learns from (with global pooling
+    only the zoom helps, and on clutter the localisation network stays at the identity;
+    BENCHMARKS.md, "Spatial attention").
 
     Args:
         in_channels: input channels (1 for digit canvases).
@@ -73,6 +81,8 @@ class SmallCNN(nn.Module):
             ``channels -> nn.Module`` or ``None``; placed after each stage's activation.
         attention_options: keyword options for a named attention block.
         dropout: dropout before the classifier.
+        head_pool: side of the adaptive average pooling before the classifier (1: global).
+        head_hidden: width of a hidden ReLU layer before the classifier (0: none).
     """
 
     def __init__(
@@ -83,6 +93,8 @@ class SmallCNN(nn.Module):
         attention: AttentionSpec = None,
         attention_options: dict[str, Any] | None = None,
         dropout: float = 0.0,
+        head_pool: int = 1,
+        head_hidden: int = 0,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -98,9 +110,22 @@ class SmallCNN(nn.Module):
             stages.append(stage)
             channels = width
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        if int(head_pool) < 1 or int(head_hidden) < 0:
+            raise ValueError(
+                f"expected head_pool >= 1 and head_hidden >= 0, got {head_pool}, {head_hidden}"
+            )
+        self.pool = nn.AdaptiveAvgPool2d(int(head_pool))
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(channels, num_classes)
+        features = channels * int(head_pool) ** 2
+        if head_hidden:
+            self.head = nn.Sequential(
+                nn.Linear(features, int(head_hidden)),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+                nn.Linear(int(head_hidden), num_classes),
+            )
+        else:
+            self.head = nn.Linear(features, num_classes)
         self.min_size = 2 ** len(widths)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
