@@ -255,7 +255,14 @@ def experiment_stn(args: argparse.Namespace) -> None:
         builders = {
             "cnn": lambda: create_model("cnn", **head),
             "st_cnn": lambda size=out_size: create_model(
-                "st_cnn", out_size=size, stn_options={"act_layer": args.loc_act}, **head
+                "st_cnn",
+                out_size=size,
+                stn_options={
+                    "act_layer": args.loc_act,
+                    "loc_norm": args.loc_norm,
+                    "init_scale": args.init_scale,
+                },
+                **head,
             ),
         }
         run_models("stn", task, builders, train_data, test_data, args, peer="cnn")
@@ -337,6 +344,16 @@ def main(argv: list[str] | None = None) -> int:
         help="stn: activation of the localisation network (tanh units cannot die, and on "
         "clutter the ReLU network's hidden layer does before it learns to look)",
     )
+    parser.add_argument(
+        "--loc-norm", action="store_true", help="stn: batch norm in the localisation network"
+    )
+    parser.add_argument(
+        "--init-scale",
+        type=float,
+        default=1.0,
+        help="stn: the transformer starts as a centred zoom reading this fraction of each "
+        "side (1: the identity)",
+    )
     parser.add_argument("--hint-weight", type=float, default=0.01, help="DCN hint loss weight")
     parser.add_argument("--k", type=int, default=8, help="DCN: regions re-read by fine net")
     parser.add_argument(
@@ -358,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.schedule}), "
         + (
             f"classifier head: pool {args.head_pool}, hidden {args.head_hidden}, "
-            f"localisation activation {args.loc_act}, "
+            f"localisation activation {args.loc_act}"
+            + (", batch norm" if args.loc_norm else "")
+            + f", initial scale {args.init_scale}, "
             if args.experiment == "stn"
             else ""
         )

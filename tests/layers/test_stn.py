@@ -131,3 +131,39 @@ def test_errors():
         SpatialTransformer(3, transform="projection")
     with pytest.raises(ValueError, match="tps_grid >= 2"):
         SpatialTransformer(3, transform="tps", tps_grid=1)
+
+
+@pytest.mark.parametrize("transform", ["affine", "similarity", "translation_scale", "tps"])
+def test_init_scale_starts_as_a_centred_zoom(transform):
+    # output 4x4 of an 8x8 input at scale 0.5: the output pixel centres +-0.75, +-0.25 map
+    # to +-0.375, +-0.125, i.e. exactly the centres of input pixels 2..5
+    stn = SpatialTransformer(2, transform=transform, out_size=4, init_scale=0.5).eval()
+    x = torch.rand(3, 2, 8, 8)
+    torch.testing.assert_close(stn(x), x[..., 2:6, 2:6], rtol=0, atol=1e-5)
+    # scale 1 is the identity, the default
+    torch.testing.assert_close(SpatialTransformer(2, transform=transform, init_scale=1.0)(x), x)
+
+
+def test_init_scale_errors():
+    with pytest.raises(ValueError, match="'translation' has none"):
+        SpatialTransformer(1, transform="translation", init_scale=0.5)
+    with pytest.raises(ValueError, match="init_scale > 0, got -0.5"):
+        SpatialTransformer(1, init_scale=-0.5)
+
+
+def test_loc_norm_keeps_every_hidden_unit_alive():
+    torch.manual_seed(0)
+    stn = SpatialTransformer(1, loc_norm=True, loc_hidden=32)
+    norms = [m for m in stn.loc.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 3
+    # push every hidden unit far below zero: without batch norm all would be dead (0 for
+    # every image); batch norm re-centres them per batch, so about half fire for each unit
+    with torch.no_grad():
+        stn.loc.fc[1].weight.add_(-5.0)
+    hidden = stn.loc.fc(stn.loc.features(torch.rand(64, 1, 28, 28)))
+    assert hidden.shape == (64, 32)
+    assert bool(((hidden > 0).float().mean(0) > 0.2).all())
+    # still the identity at initialisation (the head's weights are zero), in both modes
+    x = torch.rand(4, 1, 20, 20)
+    torch.testing.assert_close(stn(x), x, rtol=0, atol=1e-5)
+    torch.testing.assert_close(stn.eval()(x), x, rtol=0, atol=1e-5)

@@ -54,6 +54,26 @@ def identity_params(transform: str, tps_grid: int = 4) -> torch.Tensor:
     )
 
 
+def initial_params(transform: str, scale: float = 1.0, tps_grid: int = 4) -> torch.Tensor:
+    """Parameters of a centred zoom by ``scale`` (the localisation head's starting bias).
+
+    ``scale`` is the side of the window read, as a fraction of the input (``1``: the
+    identity; ``0.6``: the central 60 %, magnified). Not defined for ``"translation"``
+    unless ``scale == 1``."""
+    params = identity_params(transform, tps_grid)
+    if scale == 1.0:
+        return params
+    if not 0.0 < scale:
+        raise ValueError(f"expected init_scale > 0, got {scale}")
+    if transform == "translation":
+        raise ValueError("init_scale needs a transform with a scale; 'translation' has none")
+    index = {"translation_scale": [0], "similarity": [0], "affine": [0, 4]}.get(transform)
+    if index is None:  # tps: the control points' targets
+        return params * scale
+    params[index] = scale
+    return params
+
+
 def params_to_theta(params: torch.Tensor, transform: str) -> torch.Tensor:
     """``(N, P)`` parameters of a linear transform -> ``(N, 2, 3)`` affine matrices.
 
@@ -99,7 +119,9 @@ class Localisation(nn.Module):
     average-pool to ``pool[1]`` -> linear -> act -> ``head`` linear. Adaptive pooling makes
     it work on any input size (1x1 included). ``head`` starts at the identity transform:
     weights zero, bias ``identity`` (sec. 4.1). With zero head weights the earlier layers
-    still receive (zero) gradients, and non-zero ones after the first update.
+    still receive (zero) gradients, and non-zero ones after the first update. ``norm``
+    puts batch norm after each conv and the hidden linear layer (before the activation),
+    so no hidden unit can go silent for every image.
     """
 
     def __init__(
@@ -110,21 +132,31 @@ class Localisation(nn.Module):
         loc_hidden: int = 64,
         pool: Sequence[int] = (12, 4),
         act_layer: type[nn.Module] | str | None = None,
+        norm: bool = False,
     ) -> None:
         super().__init__()
         c1, c2 = int(loc_channels[0]), int(loc_channels[1])
+        flat = c2 * int(pool[1]) ** 2
+
+        def block(layer: nn.Module, width: int, bn: type[nn.Module]) -> list[nn.Module]:
+            return (
+                [layer, bn(width), create_act(act_layer, nn.ReLU)]
+                if norm
+                else [
+                    layer,
+                    create_act(act_layer, nn.ReLU),
+                ]
+            )
+
         self.features = nn.Sequential(
-            nn.Conv2d(channels, c1, 5, padding=2),
-            create_act(act_layer, nn.ReLU),
+            *block(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm), c1, nn.BatchNorm2d),
             nn.AdaptiveMaxPool2d(int(pool[0])),
-            nn.Conv2d(c1, c2, 3, padding=1),
-            create_act(act_layer, nn.ReLU),
+            *block(nn.Conv2d(c1, c2, 3, padding=1, bias=not norm), c2, nn.BatchNorm2d),
             nn.AdaptiveAvgPool2d(int(pool[1])),
         )
         self.fc = nn.Sequential(
             nn.Flatten(1),
-            nn.Linear(c2 * int(pool[1]) ** 2, loc_hidden),
-            create_act(act_layer, nn.ReLU),
+            *block(nn.Linear(flat, loc_hidden, bias=not norm), loc_hidden, nn.BatchNorm1d),
         )
         self.head = nn.Linear(loc_hidden, identity.numel())
         nn.init.zeros_(self.head.weight)
@@ -273,6 +305,8 @@ class SpatialTransformer(nn.Module):
         mode: str = "bilinear",
         padding_mode: str = "zeros",
         act_layer: type[nn.Module] | str | None = None,
+        loc_norm: bool = False,
+        init_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
@@ -289,10 +323,11 @@ class SpatialTransformer(nn.Module):
         self.out_size = [int(s) for s in out_size] if out_size is not None else [0, 0]
         self.loc = Localisation(
             channels,
-            identity_params(transform, tps_grid),
+            initial_params(transform, float(init_scale), tps_grid),
             loc_channels=loc_channels,
             loc_hidden=loc_hidden,
             act_layer=act_layer,
+            norm=bool(loc_norm),
         )
         self.grid: nn.Module
         if transform == "tps":
