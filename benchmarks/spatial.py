@@ -12,7 +12,9 @@ Experiments (``--experiment``):
   FLOPs per image and wall time (Almahairi et al. 2016, table 2: coarse 3.69 %, fine 1.70 %,
   DCN with hints 1.39 % at a fraction of fine-only's cost).
 
-For ``stn``, ``--loc-act tanh`` gives the localisation network tanh units and
+For ``stn``, ``--loc-act tanh`` gives the localisation network tanh units,
+``--loc-norm`` batch norm, ``--init-scale 0.6`` starts the transformer as a centred zoom
+(the paper starts at the identity; on clutter only this start learned to look), and
 ``--head-pool 3 --head-hidden 256`` gives both classifiers a head that keeps the layout
 (the paper's classifiers are fully connected); see BENCHMARKS.md for what each changes.
 

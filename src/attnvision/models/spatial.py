@@ -69,9 +69,9 @@ class SmallCNN(nn.Module):
     The default ``head_pool=1`` is global average pooling: the classifier is (nearly)
     translation invariant. ``head_pool > 1`` keeps the layout of the features, as the fully
     connected classifiers of the STN paper do; an ST-CNN then gains from centring the
-    object, which is the signal its localisation network learns from (with global pooling
-    only the zoom helps, and on clutter the localisation network stays at the identity;
-    BENCHMARKS.md, "Spatial attention").
+    object, one more signal for its localisation network (with global pooling only the
+    zoom and the cropping of clutter help; BENCHMARKS.md, "Spatial attention
+    reproductions", compares both on cluttered MNIST).
 
     Args:
         in_channels: input channels (1 for digit canvases).
