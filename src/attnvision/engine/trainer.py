@@ -225,8 +225,11 @@ def fit(
     info = init_distributed(device.type, cfg.train.dist_timeout)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
+    finished = False
     try:
-        return _fit(cfg, device, info, resume, datasets, desc)
+        result = _fit(cfg, device, info, resume, datasets, desc)
+        finished = True
+        return result
     except RuntimeError as exc:
         if info.enabled and not isinstance(exc, DistributedError) and _is_comm_failure(exc):
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -236,7 +239,7 @@ def fit(
             ) from exc
         raise
     finally:
-        shutdown_distributed()
+        shutdown_distributed(synchronise=finished)
 
 
 def _is_comm_failure(exc: BaseException) -> bool:
