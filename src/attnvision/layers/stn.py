@@ -139,14 +139,8 @@ class Localisation(nn.Module):
         flat = c2 * int(pool[1]) ** 2
 
         def block(layer: nn.Module, width: int, bn: type[nn.Module]) -> list[nn.Module]:
-            return (
-                [layer, bn(width), create_act(act_layer, nn.ReLU)]
-                if norm
-                else [
-                    layer,
-                    create_act(act_layer, nn.ReLU),
-                ]
-            )
+            """``layer`` -> (batch norm, with ``norm``) -> activation."""
+            return [layer, *([bn(width)] if norm else []), create_act(act_layer, nn.ReLU)]
 
         self.features = nn.Sequential(
             *block(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm), c1, nn.BatchNorm2d),

@@ -110,19 +110,20 @@ class SmallCNN(nn.Module):
             stages.append(stage)
             channels = width
         self.stages = nn.Sequential(*stages)
-        if int(head_pool) < 1 or int(head_hidden) < 0:
+        head_pool, head_hidden = int(head_pool), int(head_hidden)
+        if head_pool < 1 or head_hidden < 0:
             raise ValueError(
                 f"expected head_pool >= 1 and head_hidden >= 0, got {head_pool}, {head_hidden}"
             )
-        self.pool = nn.AdaptiveAvgPool2d(int(head_pool))
+        self.pool = nn.AdaptiveAvgPool2d(head_pool)
         self.dropout = nn.Dropout(dropout)
-        features = channels * int(head_pool) ** 2
+        features = channels * head_pool**2
         if head_hidden:
             self.head = nn.Sequential(
-                nn.Linear(features, int(head_hidden)),
+                nn.Linear(features, head_hidden),
                 nn.ReLU(inplace=True),
                 nn.Dropout(dropout),
-                nn.Linear(int(head_hidden), num_classes),
+                nn.Linear(head_hidden, num_classes),
             )
         else:
             self.head = nn.Linear(features, num_classes)
