@@ -57,6 +57,35 @@ def test_fine_features_replace_coarse_ones_at_the_chosen_regions():
     torch.testing.assert_close(out.hint_loss, diff.mean(), rtol=1e-5, atol=1e-6)
 
 
+def test_a_region_window_gives_the_whole_image_fine_features():
+    """The fine network reads a chosen region with ``margin`` pixels of context and gives
+    exactly the whole-image pass's features there, at the borders too; less context would
+    not (so the margin is the receptive field, not a guess)."""
+    net = _net(k=30)
+    for m in net.modules():  # batch norm that maps zero input to non-zero output
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    x = torch.rand(2, 1, 60, 50)
+    grid = torch.stack(torch.meshgrid(torch.arange(6), torch.arange(5), indexing="ij"), -1)
+    regions = grid.reshape(1, 30, 2).expand(2, -1, -1)
+    windows, valid = net.windows(x, regions)
+    assert windows.shape == (60, 1, 22, 22) and valid.shape == (60, 1, 22, 22)
+    # the top-left region's window: 6 zero rows and columns, then the image
+    assert torch.equal(windows[0, 0, 6:, 6:], x[0, 0, :16, :16])
+    assert float(windows[0, 0, :6].abs().sum()) == 0.0 and float(valid[0, 0, :6].sum()) == 0.0
+    assert float(valid[0, 0, 6:, 6:].min()) == 1.0
+    whole = net.fine_features(x).detach()
+
+    def windowed() -> torch.Tensor:
+        return net.fine(windows, valid, 10).reshape(2, 6, 5, -1).permute(0, 3, 1, 2)
+
+    torch.testing.assert_close(windowed(), whole, rtol=0, atol=1e-6)
+    net.fine.margin = 4
+    windows, valid = net.windows(x, regions)
+    assert float((windowed() - whole).abs().max().detach()) > 1e-3
+
+
 def test_k_all_regions_equals_fine_only_and_k0_equals_coarse_only():
     x = torch.rand(2, 1, 40, 30)
     everything = _net(k=12)

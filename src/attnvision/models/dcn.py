@@ -66,6 +66,56 @@ def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
 
+class FineNetwork(nn.Module):
+    """The fine network: a fully convolutional trunk at the input's resolution.
+
+    (conv 3x3 + BN + ReLU) x2, max-pool 2, (conv 3x3 + BN + ReLU) x2 -> ``(N, D, H/2, W/2)``;
+    the feature vector of a region is the maximum over the trunk's cells inside it. Run on
+    the whole image, it gives the fine-only feature map. Run on a window around one region
+    (the region plus :attr:`margin` pixels on each side, read from the zero-padded image),
+    it gives exactly the same vector for that region: :attr:`margin` covers the trunk's
+    receptive field, and ``valid`` (1 inside the image, 0 outside) zeroes every
+    intermediate map outside the image, as the whole-image pass's zero padding does. So a
+    region's fine features see its neighbourhood, as in the paper, where the fine layers
+    are convolutional over the input, and the DCN with every region chosen is the
+    fine-only model.
+    """
+
+    #: pixels of context each side of a region: the receptive-field radius of the trunk's
+    #: cells (two full-resolution 3x3 convs reach 2 px, each of the two half-resolution
+    #: ones 2 px more, and the 2x2 pool 1 px), rounded up to keep windows on the pool grid
+    margin = 6
+
+    def __init__(self, in_channels: int, width: int, features: int) -> None:
+        super().__init__()
+        self.full_res = nn.Sequential(
+            nn.Sequential(*_conv_bn_relu(in_channels, width)),
+            nn.Sequential(*_conv_bn_relu(width, width)),
+        )
+        self.half_res = nn.Sequential(
+            nn.Sequential(*_conv_bn_relu(width, 2 * width)),
+            nn.Sequential(*_conv_bn_relu(2 * width, features)),
+        )
+
+    def trunk(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, C, H, W)`` -> ``(N, D, H/2, W/2)``; ``valid`` ``(N, 1, H, W)`` masks every
+        map outside the image (``None``: all of ``x`` is image)."""
+        half_valid = None if valid is None else valid[:, :, ::2, ::2]
+        for layer in self.full_res:
+            x = layer(x) if valid is None else layer(x) * valid
+        x = F.max_pool2d(x, 2)
+        for layer in self.half_res:
+            x = layer(x) if half_valid is None else layer(x) * half_valid
+        return x
+
+    def forward(self, windows: torch.Tensor, valid: torch.Tensor, patch_size: int) -> torch.Tensor:
+        """``(M, C, p + 2 margin, p + 2 margin)`` windows and their ``valid`` masks -> ``(M, D)``:
+        the features of the region at the centre of each window."""
+        cells = self.trunk(windows, valid)
+        lo = self.margin // 2
+        return cells[:, :, lo : lo + patch_size // 2, lo : lo + patch_size // 2].amax(dim=(2, 3))
+
+
 def _entropy(logits: torch.Tensor) -> torch.Tensor:
     log_p = F.log_softmax(logits, dim=1)
     return -(log_p.exp() * log_p).sum(dim=1)
@@ -79,8 +129,10 @@ class DCN(nn.Module):
 
     - coarse network ``coarse``: 2x average pooling, two conv 3x3 + BN + ReLU, max-pool to
       one vector per region -> ``(N, D, h, w)``;
-    - fine network ``fine``: on each ``(C, p, p)`` patch, (conv 3x3 + BN + ReLU) x2,
-      max-pool 2, (conv 3x3 + BN + ReLU) x2, global max-pool -> ``(D,)``;
+    - fine network ``fine`` (:class:`FineNetwork`): (conv 3x3 + BN + ReLU) x2, max-pool 2,
+      (conv 3x3 + BN + ReLU) x2 at full resolution, maximum over each region's cells ->
+      ``(D,)``; for a chosen region it reads the region plus 6 pixels of context each side
+      and gives the same vector as the whole-image pass;
     - top network ``top``: conv 3x3 + ReLU, global max-pool, linear.
 
     Args:
@@ -128,15 +180,7 @@ class DCN(nn.Module):
             *_conv_bn_relu(coarse_width, features),
             nn.MaxPool2d(patch_size // 2),
         )
-        self.fine = nn.Sequential(
-            *_conv_bn_relu(in_channels, fine_width),
-            *_conv_bn_relu(fine_width, fine_width),
-            nn.MaxPool2d(2),
-            *_conv_bn_relu(fine_width, 2 * fine_width),
-            *_conv_bn_relu(2 * fine_width, features),
-            nn.AdaptiveMaxPool2d(1),
-            nn.Flatten(1),
-        )
+        self.fine = FineNetwork(in_channels, fine_width, features)
         self.top = nn.Sequential(
             nn.Conv2d(features, features, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -157,25 +201,30 @@ class DCN(nn.Module):
             )
         return x.shape[2] // p, x.shape[3] // p
 
-    def patches(self, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """The input patches of ``regions`` ``(N, k, 2)``: ``(N * k, C, p, p)``."""
-        p = self.patch_size
+    def windows(self, x: torch.Tensor, regions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fine network's windows around ``regions`` ``(N, k, 2)``: each region plus
+        ``fine.margin`` pixels each side, zeros outside the image, ``(N * k, C, s, s)``, and
+        their ``(N * k, 1, s, s)`` masks (1 inside the image)."""
+        p, m = self.patch_size, self.fine.margin
         n, c = x.shape[:2]
         width = x.shape[3] // p
-        cols = F.unfold(x, kernel_size=p, stride=p)  # (N, C * p * p, h * w)
-        flat = (regions[..., 0] * width + regions[..., 1]).unsqueeze(1)  # (N, 1, k)
-        picked = torch.gather(cols, 2, flat.expand(-1, cols.shape[1], -1))  # (N, C*p*p, k)
-        return picked.transpose(1, 2).reshape(-1, c, p, p)
+        side = p + 2 * m
+        flat = regions[..., 0] * width + regions[..., 1]  # (N, k)
+
+        def pick(image: torch.Tensor) -> torch.Tensor:
+            cols = F.unfold(F.pad(image, (m, m, m, m)), kernel_size=side, stride=p)
+            index = flat.unsqueeze(1).expand(cols.shape[0], cols.shape[1], -1)
+            return torch.gather(cols, 2, index).transpose(1, 2)  # (N, k, C * side * side)
+
+        picked = pick(x).reshape(-1, c, side, side)
+        ones = x.new_ones((n, 1, x.shape[2], x.shape[3]))
+        return picked, pick(ones).reshape(-1, 1, side, side)
 
     def fine_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The fine-only feature map ``(N, D, h, w)``: the fine network on every region."""
-        h, w = self._check(x)
-        grid = torch.stack(
-            torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), dim=-1
-        ).reshape(1, h * w, 2)
-        regions = grid.expand(x.shape[0], -1, -1).to(x.device)
-        fine = self.fine(self.patches(x, regions))  # (N * h * w, D)
-        return fine.reshape(x.shape[0], h, w, -1).permute(0, 3, 1, 2)
+        """The fine-only feature map ``(N, D, h, w)``: the fine trunk over the whole image,
+        then the maximum over each region's cells."""
+        self._check(x)
+        return F.max_pool2d(self.fine.trunk(x), self.patch_size // 2)
 
     def region_saliency(self, coarse: torch.Tensor) -> torch.Tensor:
         """``(N, D, h, w)`` coarse features -> ``(N, h, w)``: the L2 norm over ``D`` of the
@@ -225,7 +274,8 @@ class DCN(nn.Module):
             )
         regions = self.selector(saliency)  # (N, k, 2)
         k = regions.shape[1]
-        fine = self.fine(self.patches(x, regions)).reshape(n, k, -1).transpose(1, 2)  # (N, D, k)
+        windows, valid = self.windows(x, regions)
+        fine = self.fine(windows, valid, self.patch_size).reshape(n, k, -1).transpose(1, 2)
         flat_index = (regions[..., 0] * w + regions[..., 1]).unsqueeze(1).expand_as(fine)
         coarse_flat = coarse.flatten(2)  # (N, D, h * w)
         mixed = coarse_flat.scatter(2, flat_index, fine).reshape_as(coarse)
