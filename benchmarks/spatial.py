@@ -14,7 +14,8 @@ Experiments (``--experiment``):
 
 For ``stn``, ``--loc-act tanh`` gives the localisation network tanh units,
 ``--loc-norm`` batch norm, ``--init-scale 0.6`` starts the transformer as a centred zoom
-(the paper starts at the identity; on clutter only this start learned to look), and
+(the paper starts at the identity; on clutter only this start learned to look),
+``--transform translation`` keeps a window of that fixed size that only moves, and
 ``--head-pool 3 --head-hidden 256`` gives both classifiers a head that keeps the layout
 (the paper's classifiers are fully connected); see BENCHMARKS.md for what each changes.
 
@@ -259,6 +260,7 @@ def experiment_stn(args: argparse.Namespace) -> None:
             "st_cnn": lambda size=out_size: create_model(
                 "st_cnn",
                 out_size=size,
+                transform=args.transform,
                 stn_options={
                     "act_layer": args.loc_act,
                     "loc_norm": args.loc_norm,
@@ -350,6 +352,13 @@ def main(argv: list[str] | None = None) -> int:
         "--loc-norm", action="store_true", help="stn: batch norm in the localisation network"
     )
     parser.add_argument(
+        "--transform",
+        default="affine",
+        choices=["affine", "translation_scale", "translation"],
+        help="stn: the transformer's transform (translation: a window of the fixed size "
+        "--init-scale that only moves)",
+    )
+    parser.add_argument(
         "--init-scale",
         type=float,
         default=1.0,
@@ -377,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.schedule}), "
         + (
             f"classifier head: pool {args.head_pool}, hidden {args.head_hidden}, "
-            f"localisation activation {args.loc_act}"
+            f"transform {args.transform}, localisation activation {args.loc_act}"
             + (", batch norm" if args.loc_norm else "")
             + f", initial scale {args.init_scale}, "
             if args.experiment == "stn"

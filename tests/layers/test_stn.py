@@ -133,7 +133,9 @@ def test_errors():
         SpatialTransformer(3, transform="tps", tps_grid=1)
 
 
-@pytest.mark.parametrize("transform", ["affine", "similarity", "translation_scale", "tps"])
+@pytest.mark.parametrize(
+    "transform", ["affine", "similarity", "translation_scale", "translation", "tps"]
+)
 def test_init_scale_starts_as_a_centred_zoom(transform):
     # output 4x4 of an 8x8 input at scale 0.5: the output pixel centres +-0.75, +-0.25 map
     # to +-0.375, +-0.125, i.e. exactly the centres of input pixels 2..5
@@ -144,11 +146,22 @@ def test_init_scale_starts_as_a_centred_zoom(transform):
     torch.testing.assert_close(SpatialTransformer(2, transform=transform, init_scale=1.0)(x), x)
 
 
+def test_translation_keeps_its_window_size_and_only_moves():
+    stn = SpatialTransformer(2, transform="translation", out_size=4, init_scale=0.5).eval()
+    assert stn.loc.head.out_features == 2  # the window size is not a parameter
+    with torch.no_grad():  # shift right by 2 input pixels (0.5 in [-1, 1] units), down by 1
+        stn.loc.head.bias.copy_(torch.tensor([0.5, 0.25]))
+    x = torch.rand(3, 2, 8, 8)
+    torch.testing.assert_close(stn(x), x[..., 3:7, 4:8], rtol=0, atol=1e-5)
+    theta = params_to_theta(torch.tensor([[0.5, 0.25]]), "translation", 0.5)
+    torch.testing.assert_close(theta, torch.tensor([[[0.5, 0.0, 0.5], [0.0, 0.5, 0.25]]]))
+
+
 def test_init_scale_errors():
-    with pytest.raises(ValueError, match="'translation' has none"):
-        SpatialTransformer(1, transform="translation", init_scale=0.5)
     with pytest.raises(ValueError, match="init_scale > 0, got -0.5"):
         SpatialTransformer(1, init_scale=-0.5)
+    with pytest.raises(ValueError, match="init_scale > 0, got 0.0"):
+        SpatialTransformer(1, transform="translation", init_scale=0.0)
 
 
 def test_loc_norm_keeps_every_hidden_unit_alive():

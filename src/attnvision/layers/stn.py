@@ -58,15 +58,14 @@ def initial_params(transform: str, scale: float = 1.0, tps_grid: int = 4) -> tor
     """Parameters of a centred zoom by ``scale`` (the localisation head's starting bias).
 
     ``scale`` is the side of the window read, as a fraction of the input (``1``: the
-    identity; ``0.6``: the central 60 %, magnified). Not defined for ``"translation"``
-    unless ``scale == 1``."""
+    identity; ``0.6``: the central 60 %, magnified). ``"translation"`` has no scale
+    parameter: its window size is fixed (see :func:`params_to_theta`), so its parameters
+    start at zero shift for any ``scale``."""
     params = identity_params(transform, tps_grid)
-    if scale == 1.0:
-        return params
     if not 0.0 < scale:
         raise ValueError(f"expected init_scale > 0, got {scale}")
-    if transform == "translation":
-        raise ValueError("init_scale needs a transform with a scale; 'translation' has none")
+    if scale == 1.0 or transform == "translation":
+        return params
     index = {"translation_scale": [0], "similarity": [0], "affine": [0, 4]}.get(transform)
     if index is None:  # tps: the control points' targets
         return params * scale
@@ -74,17 +73,18 @@ def initial_params(transform: str, scale: float = 1.0, tps_grid: int = 4) -> tor
     return params
 
 
-def params_to_theta(params: torch.Tensor, transform: str) -> torch.Tensor:
+def params_to_theta(params: torch.Tensor, transform: str, scale: float = 1.0) -> torch.Tensor:
     """``(N, P)`` parameters of a linear transform -> ``(N, 2, 3)`` affine matrices.
 
     ``theta`` maps output coordinates ``(x, y, 1)`` to input coordinates (eq. 1):
-    translation ``[[1, 0, tx], [0, 1, ty]]``, translation_scale ``[[s, 0, tx], [0, s, ty]]``,
+    translation ``[[scale, 0, tx], [0, scale, ty]]`` (``scale`` fixed, not a parameter: a
+    window of constant size that only moves), translation_scale ``[[s, 0, tx], [0, s, ty]]``,
     similarity ``[[a, -b, tx], [b, a, ty]]``, affine: the 6 numbers row-major.
     """
     one = torch.ones_like(params[:, 0])
     zero = torch.zeros_like(params[:, 0])
     if transform == "translation":
-        rows = [one, zero, params[:, 0], zero, one, params[:, 1]]
+        rows = [one * scale, zero, params[:, 0], zero, one * scale, params[:, 1]]
     elif transform == "translation_scale":
         s = params[:, 0]
         rows = [s, zero, params[:, 1], zero, s, params[:, 2]]
@@ -163,9 +163,14 @@ class Localisation(nn.Module):
 
 
 class AffineGrid(nn.Module):
-    """Grid generator for the linear transforms (eq. 1): parameters -> ``(N, H, W, 2)``."""
+    """Grid generator for the linear transforms (eq. 1): parameters -> ``(N, H, W, 2)``.
 
-    def __init__(self, transform: str = "affine", align_corners: bool = False) -> None:
+    ``scale`` is the fixed window size of ``"translation"`` (ignored by the others, whose
+    scale is a parameter)."""
+
+    def __init__(
+        self, transform: str = "affine", align_corners: bool = False, scale: float = 1.0
+    ) -> None:
         super().__init__()
         if transform not in TRANSFORMS or transform == "tps":
             raise ValueError(
@@ -174,10 +179,11 @@ class AffineGrid(nn.Module):
             )
         self.transform = transform
         self.align_corners = align_corners
+        self.scale = float(scale)
 
     def forward(self, params: torch.Tensor, size: list[int]) -> torch.Tensor:
         """``params`` ``(N, P)``, ``size`` ``[N, C, H, W]`` of the output -> grid."""
-        theta = params_to_theta(params, self.transform)
+        theta = params_to_theta(params, self.transform, self.scale)
         return F.affine_grid(theta, size, align_corners=self.align_corners)
 
 
@@ -262,7 +268,8 @@ class SpatialTransformer(nn.Module):
     Args:
         channels: input channels ``C``.
         transform: ``"affine"`` (6 parameters, default), ``"translation"`` (2),
-            ``"translation_scale"`` (3; the paper's "attention"), ``"similarity"``
+            ``"translation_scale"`` (3; the paper's "attention"; ``"translation"`` reads a
+            window of the fixed size ``init_scale``), ``"similarity"``
             (4: rotation, isotropic scale, translation) or ``"tps"`` (thin-plate spline with
             ``tps_grid**2`` control points).
         out_size: output ``(H', W')`` (or an int); ``None`` keeps the input size.
@@ -285,7 +292,9 @@ class SpatialTransformer(nn.Module):
             start never zoomed in; started at 0.6 with ``loc_norm=True`` the layer kept a
             zoom (scale 0.77-0.86) and followed the digit (correlation 0.8; see
             BENCHMARKS.md). With ``init_scale != 1`` the layer is not the identity at
-            initialisation.
+            initialisation. ``"translation"`` has no scale parameter, so there the window
+            keeps this size for good: a fixed zoom that only moves (the form that
+            localised the digit best on cluttered MNIST, BENCHMARKS.md, session 4).
 
     Example:
         >>> stn = SpatialTransformer(1, out_size=(30, 30))
@@ -334,7 +343,7 @@ class SpatialTransformer(nn.Module):
         if transform == "tps":
             self.grid = TPSGrid(tps_grid, align_corners=align_corners)
         else:
-            self.grid = AffineGrid(transform, align_corners=align_corners)
+            self.grid = AffineGrid(transform, align_corners=align_corners, scale=init_scale)
         self.sampler = GridSampler(mode, padding_mode, align_corners)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -350,4 +359,6 @@ class SpatialTransformer(nn.Module):
 
     def extra_repr(self) -> str:
         out = f", out_size={tuple(self.out_size)}" if self.out_size[0] else ""
-        return f"channels={self.channels}, transform={self.transform!r}{out}"
+        fixed = getattr(self.grid, "scale", 1.0) if self.transform == "translation" else 1.0
+        window = f", window={fixed}" if fixed != 1.0 else ""
+        return f"channels={self.channels}, transform={self.transform!r}{window}{out}"
