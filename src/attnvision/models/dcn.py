@@ -81,9 +81,11 @@ class FineNetwork(nn.Module):
     fine-only model.
     """
 
-    #: pixels of context each side of a region: the receptive-field radius of the trunk's
-    #: cells (two full-resolution 3x3 convs reach 2 px, each of the two half-resolution
-    #: ones 2 px more, and the 2x2 pool 1 px), rounded up to keep windows on the pool grid
+    #: pixels of context each side of a region: the trunk's receptive field beyond it. A
+    #: half-resolution cell j reads pooled cells j-2 .. j+2 (two 3x3 convs), i.e. input
+    #: pixels 2j-4 .. 2j+5, and the two full-resolution 3x3 convs widen that by 2 more
+    #: each side: 2j-6 .. 2j+7, so 6 pixels beyond the region (even: the window stays on
+    #: the pooling grid). The test checks that 6 is exact and 4 is not enough.
     margin = 6
 
     def __init__(self, in_channels: int, width: int, features: int) -> None:
