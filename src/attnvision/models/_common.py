@@ -1,10 +1,13 @@
-"""Helpers shared by the model families: turning ``attention=`` into a block factory."""
+"""Helpers shared by the model families: turning ``attention=`` into a block factory, and
+cropping fixed-size windows (RAM's glimpses, the DCN's fine-network windows)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..layers.registry import create_attention, list_attention
@@ -97,3 +100,20 @@ def make_attn(factory: AttnFactory | None, channels: int) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters of ``model`` (shared parameters counted once)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def crop_windows(
+    x: torch.Tensor, batch: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int
+) -> torch.Tensor:
+    """``size`` x ``size`` integer-pixel crops of ``x`` ``(N, C, H, W)``: crop ``i`` is taken
+    from image ``batch[i]`` with its top-left pixel at ``(top[i], left[i])`` (``(M,)`` int64
+    each, may lie outside the image), zeros outside the image -> ``(M, C, size, size)``.
+    Corners further than ``size`` outside are clamped to that."""
+    _, _, height, width = x.shape
+    padded = F.pad(x, (size, size, size, size))
+    top = (top + size).clamp(0, height + size)
+    left = (left + size).clamp(0, width + size)
+    offsets = torch.arange(size, device=x.device)
+    rows = (top[:, None] + offsets)[:, :, None]  # (M, size, 1)
+    cols = (left[:, None] + offsets)[:, None, :]  # (M, 1, size)
+    return padded.permute(0, 2, 3, 1)[batch[:, None, None], rows, cols].permute(0, 3, 1, 2)

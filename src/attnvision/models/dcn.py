@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._common import crop_windows
 from .registry import register_model
 
 
@@ -208,19 +209,14 @@ class DCN(nn.Module):
         ``fine.margin`` pixels each side, zeros outside the image, ``(N * k, C, s, s)``, and
         their ``(N * k, 1, s, s)`` masks (1 inside the image)."""
         p, m = self.patch_size, self.fine.margin
-        n, c = x.shape[:2]
-        width = x.shape[3] // p
+        n, k = regions.shape[:2]
         side = p + 2 * m
-        flat = regions[..., 0] * width + regions[..., 1]  # (N, k)
-
-        def pick(image: torch.Tensor) -> torch.Tensor:
-            cols = F.unfold(F.pad(image, (m, m, m, m)), kernel_size=side, stride=p)
-            index = flat.unsqueeze(1).expand(cols.shape[0], cols.shape[1], -1)
-            return torch.gather(cols, 2, index).transpose(1, 2)  # (N, k, C * side * side)
-
-        picked = pick(x).reshape(-1, c, side, side)
-        ones = x.new_ones((n, 1, x.shape[2], x.shape[3]))
-        return picked, pick(ones).reshape(-1, 1, side, side)
+        top = (regions[..., 0] * p - m).flatten()
+        left = (regions[..., 1] * p - m).flatten()
+        batch = torch.arange(n, device=x.device).repeat_interleave(k)
+        picked = crop_windows(x, batch, top, left, side)
+        ones = x.new_ones((1, 1, x.shape[2], x.shape[3]))
+        return picked, crop_windows(ones, torch.zeros_like(batch), top, left, side)
 
     def fine_features(self, x: torch.Tensor) -> torch.Tensor:
         """The fine-only feature map ``(N, D, h, w)``: the fine trunk over the whole image,

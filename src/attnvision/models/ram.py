@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._common import crop_windows
 from .registry import register_model
 
 
@@ -78,20 +79,12 @@ class GlimpseSensor(nn.Module):
 
     def crop(self, x: torch.Tensor, loc: torch.Tensor, size: int) -> torch.Tensor:
         """``(N, C, H, W)`` -> ``(N, C, size, size)`` crops centred at ``loc``, zeros outside."""
-        n, c, height, width = x.shape
-        pad = size
-        padded = F.pad(x, (pad, pad, pad, pad))
+        n, _, height, width = x.shape
         cx = (loc[:, 0].detach().to(torch.float64) + 1.0) / 2.0 * width
         cy = (loc[:, 1].detach().to(torch.float64) + 1.0) / 2.0 * height
-        left = torch.floor(cx - size / 2.0 + 0.5).to(torch.int64) + pad
-        top = torch.floor(cy - size / 2.0 + 0.5).to(torch.int64) + pad
-        left = left.clamp(0, width + 2 * pad - size)
-        top = top.clamp(0, height + 2 * pad - size)
-        offsets = torch.arange(size, device=x.device)
-        rows = (top[:, None] + offsets)[:, :, None]  # (N, size, 1)
-        cols = (left[:, None] + offsets)[:, None, :]  # (N, 1, size)
-        batch = torch.arange(n, device=x.device)[:, None, None]
-        return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+        left = torch.floor(cx - size / 2.0 + 0.5).to(torch.int64)
+        top = torch.floor(cy - size / 2.0 + 0.5).to(torch.int64)
+        return crop_windows(x, torch.arange(n, device=x.device), top, left, size)
 
     def forward(self, x: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)``, ``(N, 2)`` -> ``(N, num_scales, C, patch_size, patch_size)``."""
