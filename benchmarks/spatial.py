@@ -5,9 +5,10 @@ Experiments (``--experiment``):
 - ``stn``: CNN vs ST-CNN (affine) on RTS (42x42) and on cluttered 60x60 MNIST
   (Jaderberg et al. 2015, table 1 / sec. 4.1: RTS 0.8 -> 0.5 % error, cluttered 3.5 -> 1.7 %).
 - ``ram``: RAM with ``--glimpses`` glimpses (``--ram-core``: LSTM by default, which learned
-  faster than the paper's ReLU RNN in 2-minute trials: 54.7 % vs 68.6 % error) vs a conv
-  baseline (``cnn``) on cluttered 60x60
-  (Mnih et al. 2014, table 2: conv net 8.09 %, RAM 8 glimpses 4.04 %).
+  faster than the paper's ReLU RNN in 2-minute trials: 54.7 % vs 68.6 % error) vs the
+  paper's convolutional baseline (``conv_fc``, the peer) on cluttered 60x60, with our
+  stronger ``cnn`` beside them (Mnih et al. 2014, table 2: conv net 8.09 %, RAM 8 glimpses
+  4.04 %).
 - ``dcn``: DCN vs coarse-only vs fine-only on cluttered 100x100 with 8 pieces: error,
   FLOPs per image and wall time (Almahairi et al. 2016, table 2: coarse 3.69 %, fine 1.70 %,
   DCN with hints 1.39 % at a fraction of fine-only's cost).
@@ -21,9 +22,10 @@ For ``stn``, ``--loc-act tanh`` gives the localisation network tanh units,
 
 Each model is trained with Adam (learning rate annealed to 0 along a cosine by default,
 ``--schedule``) for ``--epochs`` epochs on ``--train-size`` distorted
-training digits (stopping early when ``--minutes`` per model run out) and tested on
-``--test-size`` distorted test digits; the baseline is the peer, trained in the same run
-on the same tensors, and ratios are ours / peer. Wall times are medians of interleaved
+training digits, stopping early when ``--minutes`` per model run out, and tested on
+``--test-size`` distorted test digits. The training set is one fixed set of distorted
+digits, or with ``--fresh-data`` the same digits distorted anew every epoch. The baseline
+is the peer, trained in the same run on the same data, and ratios are ours / peer. Wall times are medians of interleaved
 repetitions. Data: MNIST from ``$ATTNVISION_DATA`` (``--dataset digits`` for the built-in
 digits).
 
@@ -39,7 +41,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -55,12 +57,19 @@ PAPER = {
     ("stn", "rts", "st_cnn"): 0.5,
     ("stn", "cluttered60", "cnn"): 3.5,
     ("stn", "cluttered60", "st_cnn"): 1.7,
-    ("ram", "cluttered60", "cnn"): 8.09,
+    ("ram", "cluttered60", "conv_fc"): 8.09,
     ("ram", "cluttered60", "ram"): 4.04,
     ("dcn", "cluttered100", "coarse"): 3.69,
     ("dcn", "cluttered100", "fine"): 1.70,
     ("dcn", "cluttered100", "dcn"): 1.39,
 }
+
+
+def split_index(args: argparse.Namespace, dataset_size: int, size: int) -> list[int]:
+    """The fixed random subset of ``size`` digits a split uses (the same for every seed
+    of its distortions)."""
+    order = torch.randperm(dataset_size, generator=torch.Generator().manual_seed(args.seed))
+    return order[: min(size, dataset_size)].tolist()
 
 
 def make_split(
@@ -74,11 +83,81 @@ def make_split(
         seed=args.seed + (0 if train else 1),
         **options,
     )
-    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(args.seed))
-    index = order[: min(size, len(ds))].tolist()
+    index = split_index(args, len(ds), size)
     images = torch.stack([ds[i][0] for i in index])
     labels = torch.tensor([ds[i][1] for i in index])
     return images, labels
+
+
+class FreshEpochs(torch.utils.data.Dataset):
+    """The training digits of :func:`make_split`, distorted anew for every epoch: item
+    ``e * n + j`` is digit ``j`` with the placements and clutter of epoch ``e``'s seed
+    (``args.seed + 1000 * e``; epoch 0 is exactly the fixed split). Generated on the fly by
+    a loader worker, as data that is never seen twice."""
+
+    def __init__(self, args: argparse.Namespace, size: int, distortion: str, **options: Any):
+        self.args, self.distortion, self.options = args, distortion, options
+        self._epoch, self._dataset = -1, None
+        self.index = split_index(args, len(self.dataset(0)), size)
+
+    def dataset(self, epoch: int) -> Any:
+        if epoch != self._epoch:
+            self._dataset = create_dataset(
+                self.args.dataset,
+                train=True,
+                distortion=self.distortion,
+                seed=self.args.seed + 1000 * epoch,
+                **self.options,
+            )
+            self._epoch = epoch
+        return self._dataset
+
+    def __len__(self) -> int:
+        return len(self.index) * self.args.epochs
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        epoch, j = divmod(i, len(self.index))
+        return self.dataset(epoch)[self.index[j]]
+
+
+TrainData = tuple[torch.Tensor, torch.Tensor] | FreshEpochs
+
+
+def train_split(
+    args: argparse.Namespace, size: int, distortion: str, **options: Any
+) -> TrainData:
+    """The training data: fixed tensors, or :class:`FreshEpochs` with ``--fresh-data``."""
+    if args.fresh_data:
+        return FreshEpochs(args, size, distortion, **options)
+    return make_split(args, True, size, distortion, **options)
+
+
+def epoch_batches(
+    data: TrainData, args: argparse.Namespace
+) -> Iterator[tuple[int, list[tuple[torch.Tensor, torch.Tensor]] | Iterator[Any], int]]:
+    """``(epoch, batches, batches per epoch)`` for every epoch, each epoch in a fresh
+    random order (seeded by ``args.seed``)."""
+    order_gen = torch.Generator().manual_seed(args.seed)
+    if isinstance(data, FreshEpochs):
+        n = len(data.index)
+        per_epoch = -(-n // args.batch_size)
+
+        def batch_indices() -> Iterator[list[int]]:
+            for e in range(args.epochs):
+                order = torch.randperm(n, generator=order_gen) + e * n
+                yield from (b.tolist() for b in order.split(args.batch_size))
+
+        loader = torch.utils.data.DataLoader(
+            data, batch_sampler=batch_indices(), num_workers=1, prefetch_factor=32
+        )
+        stream = iter(loader)
+        for epoch in range(args.epochs):
+            yield epoch, (next(stream) for _ in range(per_epoch)), per_epoch
+        return
+    x, y = data
+    for epoch in range(args.epochs):
+        batches = torch.randperm(len(x), generator=order_gen).split(args.batch_size)
+        yield epoch, ((x[b], y[b]) for b in batches), len(batches)
 
 
 def logits_of(output: Any) -> torch.Tensor:
@@ -97,39 +176,33 @@ def default_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, hint: float
     return loss
 
 
-def train(
-    model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], args: argparse.Namespace
-) -> dict[str, float]:
+def train(model: nn.Module, data: TrainData, args: argparse.Namespace) -> dict[str, float]:
     """Adam, ``args.epochs`` epochs or ``args.minutes`` minutes, whichever ends first.
 
     With ``args.schedule == "cosine"`` the learning rate falls from ``args.lr`` to 0 along
     a half cosine of the progress, the larger of the fraction of steps and the fraction of
     the time budget done, so a model stopped by the clock has annealed too and the test
-    error is that of a settled model, not of wherever a constant-rate walk stopped."""
-    x, y = data
+    error is that of a settled model, not of wherever a constant-rate walk stopped. With
+    fresh data the clock includes any wait for the loader."""
     torch.manual_seed(args.seed)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    order_gen = torch.Generator().manual_seed(args.seed)
     start = time.perf_counter()
-    steps, epochs = 0, 0.0
-    per_epoch = -(-len(x) // args.batch_size)
-    total = args.epochs * per_epoch
+    steps, epochs, total = 0, 0.0, None
     model.train()
-    for epoch in range(args.epochs):
-        order = torch.randperm(len(x), generator=order_gen)
-        batches = order.split(args.batch_size)
-        for i, batch in enumerate(batches):
+    for epoch, batches, per_epoch in epoch_batches(data, args):
+        total = total or args.epochs * per_epoch
+        for i, (xb, yb) in enumerate(batches):
             if args.schedule == "cosine":
                 done = max(steps / total, (time.perf_counter() - start) / (60 * args.minutes))
                 for group in opt.param_groups:
                     group["lr"] = 0.5 * args.lr * (1 + math.cos(math.pi * min(done, 1.0)))
-            loss = default_loss(model, x[batch], y[batch], args.hint_weight)
+            loss = default_loss(model, xb, yb, args.hint_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
             steps += 1
             if time.perf_counter() - start > 60 * args.minutes:
-                epochs = epoch + (i + 1) / len(batches)
+                epochs = epoch + (i + 1) / per_epoch
                 return {"train_s": time.perf_counter() - start, "epochs": epochs, "steps": steps}
         epochs = epoch + 1
     return {"train_s": time.perf_counter() - start, "epochs": epochs, "steps": steps}
@@ -195,11 +268,19 @@ def run_models(
     experiment: str,
     task: str,
     builders: dict[str, Callable[[], nn.Module]],
-    train_data: tuple[torch.Tensor, torch.Tensor],
+    train_data: TrainData,
     test_data: tuple[torch.Tensor, torch.Tensor],
     args: argparse.Namespace,
     peer: str,
 ) -> dict[str, dict[str, float]]:
+    if args.models:
+        unknown = sorted(set(args.models) - set(builders))
+        if unknown or peer not in args.models:
+            raise SystemExit(
+                f"--models: expected names from {sorted(builders)} including the peer "
+                f"{peer!r}, got {args.models}"
+            )
+        builders = {name: b for name, b in builders.items() if name in args.models}
     results: dict[str, dict[str, float]] = {}
     for name, build in builders.items():
         torch.manual_seed(args.seed)
@@ -251,7 +332,7 @@ def experiment_stn(args: argparse.Namespace) -> None:
     for task, (distortion, options) in tasks.items():
         if args.task and task != args.task:
             continue
-        train_data = make_split(args, True, args.train_size, distortion, **options)
+        train_data = train_split(args, args.train_size, distortion, **options)
         test_data = make_split(args, False, args.test_size, distortion, **options)
         # the paper downsamples the cluttered canvas to half size in the transformer
         out_size = 30 if task == "cluttered60" else None
@@ -274,9 +355,10 @@ def experiment_stn(args: argparse.Namespace) -> None:
 
 def experiment_ram(args: argparse.Namespace) -> None:
     options = {"canvas": 60, "pieces": 4}
-    train_data = make_split(args, True, args.train_size, "cluttered", **options)
+    train_data = train_split(args, args.train_size, "cluttered", **options)
     test_data = make_split(args, False, args.test_size, "cluttered", **options)
     builders = {
+        "conv_fc": lambda: create_model("conv_fc", in_size=60),
         "cnn": lambda: create_model("cnn"),
         "ram": lambda: create_model(
             "ram",
@@ -287,12 +369,12 @@ def experiment_ram(args: argparse.Namespace) -> None:
             core=args.ram_core,
         ),
     }
-    run_models("ram", "cluttered60", builders, train_data, test_data, args, peer="cnn")
+    run_models("ram", "cluttered60", builders, train_data, test_data, args, peer="conv_fc")
 
 
 def experiment_dcn(args: argparse.Namespace) -> None:
     options = {"canvas": 100, "pieces": 8}
-    train_data = make_split(args, True, args.train_size, "cluttered", **options)
+    train_data = train_split(args, args.train_size, "cluttered", **options)
     test_data = make_split(args, False, args.test_size, "cluttered", **options)
     builders = {
         mode: (
@@ -323,6 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget per model")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--fresh-data",
+        action="store_true",
+        help="distort the training digits anew every epoch (new placements and clutter, "
+        "generated on the fly by one loader worker process) instead of one fixed set",
+    )
+    parser.add_argument(
+        "--models",
+        type=lambda text: text.split(","),
+        default=None,
+        help="comma-separated subset of the experiment's models to train (with the peer)",
+    )
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
         "--schedule",
@@ -383,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# benchmarks/spatial.py --experiment {args.experiment}: dataset {args.dataset}, "
         f"train {args.train_size}, test {args.test_size}, epochs {args.epochs}, "
         f"<= {args.minutes} min/model, batch {args.batch_size}, lr {args.lr} "
+        f"{'fresh training data every epoch' if args.fresh_data else 'fixed training data'}, "
         f"({args.schedule}), "
         + (
             f"classifier head: pool {args.head_pool}, hidden {args.head_hidden}, "

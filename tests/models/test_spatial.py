@@ -109,11 +109,26 @@ def test_errors():
         net(torch.rand(2, 1, 4, 4))
 
 
-@pytest.mark.parametrize("name", ["cnn", "st_cnn", "fcn", "st_fcn"])
+def test_conv_fc_is_the_ram_papers_conv_baseline():
+    net = create_model("conv_fc")  # 60x60 canvases, as in Mnih et al. 2014, table 2
+    assert net.conv.weight.shape == (8, 1, 10, 10) and net.conv.stride == (5, 5)
+    assert net.fc.in_features == 8 * 11 * 11 and net.fc.out_features == 256
+    assert sum(p.numel() for p in net.parameters()) == 808 + 968 * 256 + 256 + 2570
+    x = torch.rand(3, 1, 60, 60)
+    expected = net.head(torch.relu(net.fc(torch.relu(net.conv(x)).flatten(1))))
+    torch.testing.assert_close(net(x), expected, rtol=0, atol=0)
+    assert create_model("conv_fc", in_size=28).fc.in_features == 8 * 4 * 4
+    with pytest.raises(ValueError, match=r"ConvFC expected input of shape \(N, \*\(1, 60, 60\)\)"):
+        net(torch.rand(2, 1, 28, 28))
+    with pytest.raises(ValueError, match="in_size >= kernel"):
+        create_model("conv_fc", in_size=8)
+
+
+@pytest.mark.parametrize("name", ["cnn", "st_cnn", "fcn", "st_fcn", "conv_fc"])
 def test_a_few_steps_lower_the_loss(name, tiny_digits):
     images, labels = tiny_digits
     torch.manual_seed(0)
-    net = create_model(name)
+    net = create_model(name, **({"in_size": 28} if name == "conv_fc" else {}))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
     for _ in range(15):

@@ -8,6 +8,8 @@
 - ``fcn``: a fully connected baseline (FCN, sec. 4.1) for a fixed input size.
 - ``st_fcn``: a spatial transformer in front of it (ST-FCN), which warps any input size to
   the FCN's size.
+- ``conv_fc``: the convolutional baseline of the RAM paper (Mnih et al. 2014, sec. 4.1), one
+  strided conv layer and one fully connected hidden layer, for a fixed input size.
 """
 
 from __future__ import annotations
@@ -208,6 +210,50 @@ class FCN(nn.Module):
         return self.net(x)
 
 
+class ConvFC(nn.Module):
+    """The convolutional baseline of Mnih et al. 2014 (sec. 4.1, "Convolutional, 2 layers"
+    in their tables 1-2): one conv layer of ``filters`` ``kernel`` x ``kernel`` filters with
+    stride ``stride`` and ReLU, one fully connected ReLU layer of ``hidden`` units, a linear
+    classifier. ``(N, in_channels, in_size, in_size) -> (N, num_classes)`` logits.
+
+    The hidden layer reads the whole feature map, so the network is not translation
+    invariant beyond its stride: the weak-but-cheap baseline against which the paper's RAM
+    halves the error on cluttered digits (8.09 % -> 4.04 %).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        in_size: int | Sequence[int] = 60,
+        filters: int = 8,
+        kernel: int = 10,
+        stride: int = 5,
+        hidden: int = 256,
+    ) -> None:
+        super().__init__()
+        size = (in_size, in_size) if isinstance(in_size, int) else tuple(in_size)
+        if min(size) < kernel or min(filters, kernel, stride, hidden) < 1:
+            raise ValueError(
+                f"ConvFC expected in_size >= kernel and filters, kernel, stride, hidden >= 1, "
+                f"got in_size {size}, filters {filters}, kernel {kernel}, stride {stride}, "
+                f"hidden {hidden}"
+            )
+        self.in_shape = (in_channels, int(size[0]), int(size[1]))
+        out_h, out_w = ((n - kernel) // stride + 1 for n in self.in_shape[1:])
+        self.conv = nn.Conv2d(in_channels, filters, kernel, stride=stride)
+        self.fc = nn.Linear(filters * out_h * out_w, hidden)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W) -> (N, num_classes)`` logits; ``(C, H, W)`` must be ``in_shape``."""
+        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.in_shape:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"ConvFC expected input of shape (N, *{self.in_shape}), got {got}")
+        x = torch.relu(self.conv(x)).flatten(1)
+        return self.head(torch.relu(self.fc(x)))
+
+
 class STFCN(nn.Module):
     """ST-FCN (Jaderberg et al. 2015): a spatial transformer warping any input to the
     FCN's ``in_size``, then :class:`FCN`. ``(N, C, H, W) -> (N, num_classes)``."""
@@ -259,3 +305,10 @@ def fcn(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> FCN:
 def st_fcn(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> STFCN:
     """ST-FCN (Jaderberg et al. 2015): spatial transformer in front of :class:`FCN`."""
     return STFCN(in_channels, num_classes, **kwargs)
+
+
+@register_model("conv_fc")
+def conv_fc(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> ConvFC:
+    """The RAM paper's convolutional baseline (one strided conv layer, one fully connected
+    hidden layer) for a fixed ``in_size`` (default 60). See :class:`ConvFC`."""
+    return ConvFC(in_channels, num_classes, **kwargs)
