@@ -25,9 +25,9 @@ Each model is trained with Adam (learning rate annealed to 0 along a cosine by d
 training digits, stopping early when ``--minutes`` per model run out, and tested on
 ``--test-size`` distorted test digits. The training set is one fixed set of distorted
 digits, or with ``--fresh-data`` the same digits distorted anew every epoch. The baseline
-is the peer, trained in the same run on the same data, and ratios are ours / peer. Wall times are medians of interleaved
-repetitions. Data: MNIST from ``$ATTNVISION_DATA`` (``--dataset digits`` for the built-in
-digits).
+is the peer, trained in the same run on the same data, and ratios are ours / peer. Wall
+times are medians of interleaved repetitions. Data: MNIST from ``$ATTNVISION_DATA``
+(``--dataset digits`` for the built-in digits).
 
 Example:
     ATTNVISION_DATA=/work/shared/data .venv/bin/python benchmarks/spatial.py \\
@@ -123,9 +123,7 @@ class FreshEpochs(torch.utils.data.Dataset):
 TrainData = tuple[torch.Tensor, torch.Tensor] | FreshEpochs
 
 
-def train_split(
-    args: argparse.Namespace, size: int, distortion: str, **options: Any
-) -> TrainData:
+def train_split(args: argparse.Namespace, size: int, distortion: str, **options: Any) -> TrainData:
     """The training data: fixed tensors, or :class:`FreshEpochs` with ``--fresh-data``."""
     if args.fresh_data:
         return FreshEpochs(args, size, distortion, **options)
