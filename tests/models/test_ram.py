@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -39,6 +41,30 @@ def test_sensor_at_borders_pads_with_zeros_and_x_is_the_column():
     torch.testing.assert_close(right_top, x[0, 0, 0:4, 4:8])
     far = sensor(x, torch.tensor([[3.0, 3.0]]))  # beyond the image: all zeros
     assert float(far.abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize(("patch", "scales", "factor", "channels"), [(12, 3, 2, 1), (5, 3, 3, 2)])
+def test_sensor_equals_crop_then_average_pool_everywhere(patch, scales, factor, channels):
+    """The summed-area reading of the pooled scales against the definition: crop the
+    zero-padded image around the rounded centre, then average-pool, at random locations
+    inside, across the border and far outside."""
+    sensor = GlimpseSensor(patch_size=patch, num_scales=scales, scale=factor)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(8, channels, 31, 23, generator=gen)
+    loc = (torch.rand(8, 2, generator=gen) * 2 - 1) * torch.tensor([[1.0], [1.5]]).repeat(4, 1)
+    got = sensor(x, loc)
+    for i in range(8):
+        cx = (float(loc[i, 0]) + 1) / 2 * 23
+        cy = (float(loc[i, 1]) + 1) / 2 * 31
+        for s in range(scales):
+            size = patch * factor**s
+            left, top = math.floor(cx - size / 2 + 0.5), math.floor(cy - size / 2 + 0.5)
+            canvas = F.pad(x[i], (100, 100, 100, 100))
+            crop = canvas[:, top + 100 : top + 100 + size, left + 100 : left + 100 + size]
+            expected = F.avg_pool2d(crop[None], factor**s)[0] if s else crop
+            torch.testing.assert_close(got[i, s], expected, rtol=0, atol=1e-6)
+    # a prepared retina reads the same glimpses as the image itself
+    assert torch.equal(sensor(sensor.prepare(x), loc), got)
 
 
 def test_loss_has_three_terms():

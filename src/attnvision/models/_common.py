@@ -102,18 +102,33 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def gather_grid(
+    x: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+) -> torch.Tensor:
+    """``x[batch[i], :, rows[i, a], cols[i, b]]`` for every ``i, a, b``: ``(N, C, H, W)``,
+    ``(M,)``, ``(M, A)``, ``(M, B)`` (int64, inside ``x``) -> ``(M, C, A, B)``.
+
+    One ``index_select`` on the flattened images (per channel), which reads only the
+    gathered pixels and is several times faster on CPU than advanced indexing of a
+    channels-last view."""
+    n, channels, height, width = x.shape
+    lin = (batch * (height * width))[:, None, None] + rows[:, :, None] * width + cols[:, None, :]
+    flat = x.transpose(0, 1).reshape(channels, n * height * width)
+    out = flat.index_select(1, lin.flatten()).view(channels, *lin.shape)
+    return out.transpose(0, 1)
+
+
 def crop_windows(
     x: torch.Tensor, batch: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int
 ) -> torch.Tensor:
     """``size`` x ``size`` integer-pixel crops of ``x`` ``(N, C, H, W)``: crop ``i`` is taken
     from image ``batch[i]`` with its top-left pixel at ``(top[i], left[i])`` (``(M,)`` int64
     each, may lie outside the image), zeros outside the image -> ``(M, C, size, size)``.
-    Corners further than ``size`` outside are clamped to that."""
+    Corners further than ``size`` outside are clamped to that (the crop is all zeros
+    either way)."""
     _, _, height, width = x.shape
     padded = F.pad(x, (size, size, size, size))
     top = (top + size).clamp(0, height + size)
     left = (left + size).clamp(0, width + size)
     offsets = torch.arange(size, device=x.device)
-    rows = (top[:, None] + offsets)[:, :, None]  # (M, size, 1)
-    cols = (left[:, None] + offsets)[:, None, :]  # (M, 1, size)
-    return padded.permute(0, 2, 3, 1)[batch[:, None, None], rows, cols].permute(0, 3, 1, 2)
+    return gather_grid(padded, batch, top[:, None] + offsets, left[:, None] + offsets)
