@@ -357,7 +357,6 @@ def experiment_ram(args: argparse.Namespace) -> None:
     test_data = make_split(args, False, args.test_size, "cluttered", **options)
     builders = {
         "conv_fc": lambda: create_model("conv_fc", in_size=60),
-        "cnn": lambda: create_model("cnn"),
         "ram": lambda: create_model(
             "ram",
             glimpses=args.glimpses,
@@ -366,6 +365,7 @@ def experiment_ram(args: argparse.Namespace) -> None:
             hidden=256,
             core=args.ram_core,
         ),
+        "cnn": lambda: create_model("cnn"),
     }
     run_models("ram", "cluttered60", builders, train_data, test_data, args, peer="conv_fc")
 
