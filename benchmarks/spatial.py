@@ -475,8 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         f"# benchmarks/spatial.py --experiment {args.experiment}: dataset {args.dataset}, "
         f"train {args.train_size}, test {args.test_size}, epochs {args.epochs}, "
         f"<= {args.minutes} min/model, batch {args.batch_size}, lr {args.lr} "
-        f"{'fresh training data every epoch' if args.fresh_data else 'fixed training data'}, "
         f"({args.schedule}), "
+        + ("fresh training data every epoch, " if args.fresh_data else "")
         + (
             f"classifier head: pool {args.head_pool}, hidden {args.head_hidden}, "
             f"transform {args.transform}, localisation activation {args.loc_act}"
