@@ -132,7 +132,7 @@ def train_split(args: argparse.Namespace, size: int, distortion: str, **options:
 
 def epoch_batches(
     data: TrainData, args: argparse.Namespace
-) -> Iterator[tuple[int, list[tuple[torch.Tensor, torch.Tensor]] | Iterator[Any], int]]:
+) -> Iterator[tuple[int, Iterator[tuple[torch.Tensor, torch.Tensor]], int]]:
     """``(epoch, batches, batches per epoch)`` for every epoch, each epoch in a fresh
     random order (seeded by ``args.seed``)."""
     order_gen = torch.Generator().manual_seed(args.seed)

@@ -64,7 +64,7 @@ class Retina:
 
     Attributes:
         image: ``(N, C, H, W)``, the images.
-        integral: ``(N, C, H + 1, W + 1)`` float64 summed-area table:
+        integral: ``(N, C, H + 1, W + 1)`` summed-area table (float64):
             ``integral[..., i, j]`` is the sum of ``image[..., :i, :j]``.
     """
 
@@ -100,8 +100,10 @@ class GlimpseSensor(nn.Module):
 
     @staticmethod
     def prepare(x: torch.Tensor) -> Retina:
-        """``(N, C, H, W)`` -> :class:`Retina` (the images and their summed-area table)."""
-        integral = F.pad(x.to(torch.float64).cumsum(2).cumsum(3), (1, 0, 1, 0))
+        """``(N, C, H, W)`` -> :class:`Retina` (the images and their summed-area table;
+        float32 on Apple's MPS, which has no float64)."""
+        dtype = torch.float32 if x.device.type == "mps" else torch.float64
+        integral = F.pad(x.to(dtype).cumsum(2).cumsum(3), (1, 0, 1, 0))
         return Retina(x, integral)
 
     def forward(self, x: torch.Tensor | Retina, loc: torch.Tensor) -> torch.Tensor:
