@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnvision.data import create_dataset
+from attnvision.data import DistortedDataset, create_dataset
 from attnvision.models import create_model
 from attnvision.models.ram import RAM
 
@@ -97,17 +97,15 @@ class FreshEpochs(torch.utils.data.Dataset):
 
     def __init__(self, args: argparse.Namespace, size: int, distortion: str, **options: Any):
         self.args, self.distortion, self.options = args, distortion, options
+        # the undistorted digits, read once: each epoch only wraps them with its own seed
+        self.base = create_dataset(args.dataset, train=True)
+        self.index = split_index(args, len(self.base), size)
         self._epoch, self._dataset = -1, None
-        self.index = split_index(args, len(self.dataset(0)), size)
 
-    def dataset(self, epoch: int) -> Any:
+    def dataset(self, epoch: int) -> DistortedDataset:
         if epoch != self._epoch:
-            self._dataset = create_dataset(
-                self.args.dataset,
-                train=True,
-                distortion=self.distortion,
-                seed=self.args.seed + 1000 * epoch,
-                **self.options,
+            self._dataset = DistortedDataset(
+                self.base, self.distortion, seed=self.args.seed + 1000 * epoch, **self.options
             )
             self._epoch = epoch
         return self._dataset
@@ -185,10 +183,10 @@ def train(model: nn.Module, data: TrainData, args: argparse.Namespace) -> dict[s
     torch.manual_seed(args.seed)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
-    steps, epochs, total = 0, 0.0, None
+    steps, epochs = 0, 0.0
     model.train()
     for epoch, batches, per_epoch in epoch_batches(data, args):
-        total = total or args.epochs * per_epoch
+        total = args.epochs * per_epoch
         for i, (xb, yb) in enumerate(batches):
             if args.schedule == "cosine":
                 done = max(steps / total, (time.perf_counter() - start) / (60 * args.minutes))
