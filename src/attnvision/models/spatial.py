@@ -60,6 +60,18 @@ def _check_input(x: torch.Tensor, channels: int, min_size: int, owner: str) -> N
         raise ValueError(f"{owner} expected H, W >= {min_size}, got {x.shape[2]}x{x.shape[3]}")
 
 
+def _fixed_shape(in_channels: int, in_size: int | Sequence[int]) -> tuple[int, int, int]:
+    """``(C, H, W)`` of a network for one input size (``in_size``: a side or ``(H, W)``)."""
+    size = (in_size, in_size) if isinstance(in_size, int) else tuple(in_size)
+    return (in_channels, int(size[0]), int(size[1]))
+
+
+def _check_fixed_input(x: torch.Tensor, in_shape: tuple[int, int, int], owner: str) -> None:
+    if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != in_shape:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{owner} expected input of shape (N, *{in_shape}), got {got}")
+
+
 class SmallCNN(nn.Module):
     """Plain CNN classifier: ``(N, in_channels, H, W) -> (N, num_classes)`` logits, H, W >= 28.
 
@@ -192,8 +204,7 @@ class FCN(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        size = (in_size, in_size) if isinstance(in_size, int) else tuple(in_size)
-        self.in_shape = (in_channels, int(size[0]), int(size[1]))
+        self.in_shape = _fixed_shape(in_channels, in_size)
         layers: list[nn.Module] = [nn.Flatten(1)]
         features = in_channels * self.in_shape[1] * self.in_shape[2]
         for width in hidden:
@@ -204,9 +215,7 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W) -> (N, num_classes)`` logits; ``(C, H, W)`` must be ``in_shape``."""
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.in_shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"FCN expected input of shape (N, *{self.in_shape}), got {got}")
+        _check_fixed_input(x, self.in_shape, "FCN")
         return self.net(x)
 
 
@@ -232,14 +241,13 @@ class ConvFC(nn.Module):
         hidden: int = 256,
     ) -> None:
         super().__init__()
-        size = (in_size, in_size) if isinstance(in_size, int) else tuple(in_size)
-        if min(size) < kernel or min(filters, kernel, stride, hidden) < 1:
+        self.in_shape = _fixed_shape(in_channels, in_size)
+        if min(self.in_shape[1:]) < kernel or min(filters, kernel, stride, hidden) < 1:
             raise ValueError(
                 f"ConvFC expected in_size >= kernel and filters, kernel, stride, hidden >= 1, "
-                f"got in_size {size}, filters {filters}, kernel {kernel}, stride {stride}, "
-                f"hidden {hidden}"
+                f"got in_size {self.in_shape[1:]}, filters {filters}, kernel {kernel}, "
+                f"stride {stride}, hidden {hidden}"
             )
-        self.in_shape = (in_channels, int(size[0]), int(size[1]))
         out_h, out_w = ((n - kernel) // stride + 1 for n in self.in_shape[1:])
         self.conv = nn.Conv2d(in_channels, filters, kernel, stride=stride)
         self.fc = nn.Linear(filters * out_h * out_w, hidden)
@@ -247,9 +255,7 @@ class ConvFC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W) -> (N, num_classes)`` logits; ``(C, H, W)`` must be ``in_shape``."""
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.in_shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"ConvFC expected input of shape (N, *{self.in_shape}), got {got}")
+        _check_fixed_input(x, self.in_shape, "ConvFC")
         x = torch.relu(self.conv(x)).flatten(1)
         return self.head(torch.relu(self.fc(x)))
 
