@@ -109,9 +109,8 @@ def gather_grid(
     ``(M,)``, ``(M, A)``, ``(M, B)`` (int64, inside ``x``) -> ``(M, C, A, B)``.
 
     One ``index_select`` on the flattened images (per channel), which reads only the
-    gathered pixels: for one-channel images about twice as fast on CPU as advanced
-    indexing of a channels-last view (48x48 crops of 64 images: 1.9 -> 0.9 ms; for three
-    channels the two are about even)."""
+    gathered pixels (``benchmarks/ram_sensor.py`` times the glimpse sensor built on it
+    against cropping by advanced indexing)."""
     n, channels, height, width = x.shape
     lin = (batch * (height * width))[:, None, None] + rows[:, :, None] * width + cols[:, None, :]
     flat = x.transpose(0, 1).reshape(channels, n * height * width)
