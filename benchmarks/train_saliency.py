@@ -59,6 +59,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attnvision._utils import count_params
 from attnvision.saliency import datasets, density
 from attnvision.saliency import model as sm
 from attnvision.saliency.sod import SODEvaluator, read_mask
@@ -443,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "lr": args.lr,
         "batch": args.batch,
-        "parameters": sm.count_parameters(model),
+        "parameters": count_params(model),
         "augment": args.augment,
         "weight_decay": args.weight_decay,
         "aux_fixation": args.aux_fixation,

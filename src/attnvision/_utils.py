@@ -62,6 +62,72 @@ def atomic_save(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], Any]
     return Path(path)
 
 
+def count_params(module: Any, trainable_only: bool = False) -> int:
+    """Number of parameters of a ``torch.nn.Module`` (shared parameters counted once; with
+    ``trainable_only``, only those with ``requires_grad``). The one counter of the package."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def load_versioned(
+    path: str | os.PathLike[str], fmt: str, max_version: int, what: str = "checkpoint"
+) -> dict[str, Any]:
+    """Load a file written by ``torch.save`` of a dict with ``format`` and ``version``, safely.
+
+    ``torch.load(..., weights_only=True)`` refuses anything but tensors and plain
+    containers, so a crafted pickle cannot run code; torch's own warnings about the pickle
+    are silenced (the error below says what is wrong).
+
+    Args:
+        path: the file.
+        fmt: the expected ``format`` entry (e.g. ``"attnvision-checkpoint"``).
+        max_version: the newest ``version`` this code reads.
+        what: how messages name the file (``"checkpoint"``, ``"weights file"``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: truncated / corrupt, not a torch file, a pickle that asks to import or
+            run code (refused, not run), another format, or a newer version.
+    """
+    import pickle
+    import warnings
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "GLOBAL" in text or "Unsupported global" in text:
+            raise ValueError(
+                f"refusing to load {p}: it is not a plain-tensor {what} (it asks to import or "
+                "run code, which weights_only loading forbids)"
+            ) from None
+        detail = next((ln.strip() for ln in reversed(text.splitlines()) if "operand" in ln), "")
+        raise ValueError(
+            f"{p} is not a readable {what} (not a torch file{': ' + detail if detail else ''})"
+        ) from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as exc:  # the reader fails in several ways on a bad file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{p} is not a readable {what} (truncated or corrupt: {first})") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"{p} is not an attnvision {what} (expected format {fmt!r}, got {got!r})")
+    version = payload.get("version")
+    if not isinstance(version, int) or version > max_version:
+        raise ValueError(
+            f"{p} has {what} format version {version!r}; this attnvision reads versions up "
+            f"to {max_version}"
+        )
+    return payload
+
+
 def close_matches(name: str, known: list[str]) -> str:
     """A short ``did you mean`` hint for an unknown name (empty if nothing is close)."""
     import difflib

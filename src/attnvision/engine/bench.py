@@ -14,10 +14,9 @@ import time
 import torch
 from torch import nn
 
+from .._utils import count_params
 
-def count_params(module: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (all, or only those with ``requires_grad``)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+__all__ = ["count_flops", "count_params", "measure_latency", "profile"]
 
 
 def count_flops(module: nn.Module, example: torch.Tensor) -> int:

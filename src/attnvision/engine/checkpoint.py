@@ -14,7 +14,6 @@ file raises ``ValueError`` with a message naming the file.
 from __future__ import annotations
 
 import os
-import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._utils import atomic_save
+from .._utils import atomic_save, load_versioned
 
 FORMAT = "attnvision-checkpoint"
 FORMAT_VERSION = 1
@@ -89,48 +88,28 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`, safely.
+    """Load a checkpoint written by :func:`save_checkpoint`, safely (the package's one
+    versioned loader, :func:`attnvision._utils.load_versioned`).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: a truncated/corrupt file, a file that is not a checkpoint, a newer
             format version, or a pickle that asks for code to run (refused, not run).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {p}")
-    try:
-        payload = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "GLOBAL" in text or "Unsupported global" in text:
-            raise ValueError(
-                f"refusing to load {p}: it is not a plain-tensor checkpoint (it asks to "
-                "import or run code, which weights_only loading forbids)"
-            ) from exc
-        detail = next((ln.strip() for ln in reversed(text.splitlines()) if "operand" in ln), "")
-        raise ValueError(
-            f"{p} is not a readable checkpoint (not a torch file{': ' + detail if detail else ''})"
-        ) from exc
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except Exception as exc:  # any other failure of the reader: not a usable file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"{p} is not a readable checkpoint (truncated or corrupt: {first})"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(
-            f"{p} is not an attnvision checkpoint (expected format {FORMAT!r}, got "
-            f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})"
-        )
-    version = payload.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{p} has checkpoint format version {version!r}; this attnvision reads "
-            f"versions up to {FORMAT_VERSION}"
-        )
+    payload = load_versioned(path, FORMAT, FORMAT_VERSION, "checkpoint")
+    if map_location not in (None, "cpu"):
+        payload = _to_device(payload, map_location)
     return payload
+
+
+def _to_device(value: Any, device: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_device(v, device) for v in value]
+    return value
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str = "") -> None:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .._utils import atomic_write
+from .._utils import atomic_write, count_params
 from .checkpoint import load_checkpoint, load_model_state, rng_state, save_checkpoint, set_rng_state
 from .config import Config, ScheduleConfig, save_config
 from .data import build_datasets, build_model, dataset_info
@@ -268,7 +268,7 @@ def _fit(
     train_set, test_set = datasets if datasets is not None else build_datasets(cfg.data)
     num_classes, in_channels = dataset_info(train_set)
     model = build_model(cfg.model, num_classes, in_channels).to(device)
-    params = sum(p.numel() for p in model.parameters())
+    params = count_params(model)
 
     if cfg.data.batch_size % info.world_size:
         raise ValueError(

@@ -97,11 +97,6 @@ def make_attn(factory: AttnFactory | None, channels: int) -> nn.Module:
     return nn.Identity() if factory is None else factory(channels)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters of ``model`` (shared parameters counted once)."""
-    return sum(p.numel() for p in model.parameters())
-
-
 def gather_grid(
     x: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
 ) -> torch.Tensor:

@@ -35,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._utils import atomic_save, open_image
+from .._utils import atomic_save, load_versioned, open_image
 from ..layers.registry import create_attention
 
 FORMAT = "attnvision-saliency-weights"
@@ -334,47 +333,18 @@ def save_weights(
 
 
 def read_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a weights file written by :func:`save_weights`, safely.
+    """Read a weights file written by :func:`save_weights`, safely
+    (:func:`attnvision._utils.load_versioned`).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: truncated/corrupt, not a torch file, a pickle asking to run code,
             not a saliency-weights file, or a newer format version.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"saliency weights not found: {p}")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "GLOBAL" in text or "Unsupported global" in text:
-            raise ValueError(
-                f"refusing to load {p}: it asks to import or run code (not plain weights)"
-            ) from None
-        raise ValueError(f"{p} is not a readable weights file (not a torch file)") from None
-    except (PermissionError, IsADirectoryError):
-        raise
-    except Exception as exc:  # the reader fails in several ways on a bad file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ValueError(
-            f"{p} is not a readable weights file (truncated or corrupt: {first})"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(
-            f"{p} is not an attnvision saliency weights file (expected format {FORMAT!r}, "
-            f"got {got!r})"
-        )
-    version = payload.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{p} has weights format version {version!r}; this attnvision reads up to "
-            f"{FORMAT_VERSION}"
-        )
+    payload = load_versioned(path, FORMAT, FORMAT_VERSION, "saliency weights file")
     for key in ("kind", "config", "state_dict", "input"):
         if key not in payload:
-            raise ValueError(f"{p}: saliency weights file lacks the entry {key!r}")
+            raise ValueError(f"{path}: saliency weights file lacks the entry {key!r}")
     return payload
 
 
@@ -542,8 +512,3 @@ def predict(
     path = Path(weights) if weights is not None else default_weights(kind)
     model = _cached_model(path, kind)
     return predict_batch(model, [image])[0]
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters())
