@@ -1,33 +1,46 @@
-"""Scores of the two trained saliency networks beside the classic baselines, same images.
+"""Scores of the trained saliency networks on the holdout images, beside the baselines.
 
-Fixation prediction: :func:`attnvision.saliency.predict` (``kind="fixation"``) and the
-baselines of ``benchmarks/saliency_baselines.py`` on the OSIE validation images 1501-1600
-(the network was trained on 1001-1500), with the same definitions: AUC-Judd, shuffled AUC
-(negatives from the fixations of 10 other OSIE images, seeded), NSS, CC, KLD and SIM from
-:class:`attnvision.saliency.metrics.SaliencyEvaluator`; ground truth the binary fixation
-map of all observers and its density (Gaussian of 1 degree at
-:data:`attnvision.saliency.density.OSIE_PPD` px per degree).
+Fixation prediction, OSIE (Xu et al. JoV 2014) images 1501-1600, with a fixation model
+trained on 1001-1500 (``benchmarks/train_saliency.py fixation --split holdout``; a file
+trained on any holdout image is refused):
 
-Salient-object detection: ``kind="object"`` and the baselines on the SOD validation split
-of ``benchmarks/train_saliency.py`` (``names[4::5]`` of the 200 images with a mask, sorted;
-the network was trained on the other 160), each map stored as uint8 as a saved PNG would
-be, scored with :class:`attnvision.saliency.sod.SODEvaluator` (max F, S-measure, MAE, mean
-E-measure, weighted F).
+- the MIT benchmark's metrics (MATLAB definitions, :class:`attnvision.saliency.metrics.
+  SaliencyEvaluator`): AUC-Judd, shuffled AUC (negatives: the fixations of 10 other OSIE
+  images, seeded), NSS, CC, KLD, SIM; ground truth the binary fixation map of all
+  observers and its density (Gaussian of 1 degree = :data:`attnvision.saliency.density.
+  OSIE_PPD` px). The density model is scored on the map that suits each metric
+  (:func:`attnvision.saliency.fixation.metric_map`, as the MIT/Tuebingen benchmark does):
+  the density for AUC-Judd and NSS, its log ratio to the centre-bias density for shuffled
+  AUC, the density blurred with the ground truth's Gaussian for CC and KLD, the
+  expected-SIM maximiser for SIM. The row "one map" scores the map ``predict`` returns
+  (the density scaled to a maximum of 1) on every metric.
+- log-likelihood and information gain in bits per fixation (pysaliency's definitions:
+  every fixation of every observer, the model's log density at its pixel
+  ``(floor(x + 0.5), floor(y + 0.5))``; LL relative to the uniform density, IG relative to
+  the centre-bias density = the maximum-likelihood Gaussian of the fixations of 1001-1500
+  (:func:`attnvision.saliency.baselines.fit_center_bias`) normalised over the image).
 
-Every method runs on every image in turn (interleaved); ``ms / image`` is the median time
-per call at the original image size (800x600 for OSIE, 481x321 for SOD), including the
-network's resizing.
+Salient-object detection, SOD (Movahedi and Elder 2010): the 40 holdout images
+(``names[4::5]`` of the 200 with a mask), object model trained on the other 160
+(``--split holdout``); maps stored as uint8 as a saved PNG would be, scored with
+:class:`attnvision.saliency.sod.SODEvaluator` (max F, S-measure, MAE, mean E, weighted F).
+``--ablation W.pt ...`` scores more object files (e.g. with and without the attention
+blocks, several seeds) and prints each and the mean +- std per configuration.
+
+``ms / image`` is the median time per call at the original size (800x600 for OSIE,
+481x321 for SOD) on the torch threads given (``--threads``; default 1).
 
 Usage:
-    ATTNVISION_DATA=/work/shared/data .venv/bin/python benchmarks/saliency_models.py
-    ... --fixation-weights W.pt --object-weights W.pt   # other weights
-    ... --pictures DIR    # also draw the first 4 validation images of each set
+    ATTNVISION_DATA=/work/shared/data .venv/bin/python benchmarks/saliency_models.py \\
+        --fixation-weights F.pt --object-weights O.pt [--ablation A1.pt A2.pt ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -37,123 +50,187 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attnvision.explain.plot import save_heat_grid, save_saliency_fixations
 from attnvision.saliency import baselines as bl
 from attnvision.saliency import datasets, density
 from attnvision.saliency import model as sm
+from attnvision.saliency.fixation import metric_map
 from attnvision.saliency.metrics import SaliencyEvaluator
 from attnvision.saliency.sod import SODEvaluator, read_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saliency_baselines import FIX_METRICS, N_OTHER, _timed, score_rows
-from train_saliency import OSIE_SHAPE, OSIE_TRAIN, OSIE_VAL, sod_split
+from saliency_baselines import N_OTHER, _timed, score_rows
+from train_saliency import OSIE_HOLDOUT, OSIE_SHAPE, fixation_pixels, sod_split
 
+FIX_KEYS = ["auc_judd", "auc_shuffled", "nss", "cc", "kld", "sim"]
+#: the metric-specific map of each metric (keys of metric_map)
+MAP_FOR = {"auc_judd": "auc_judd", "nss": "nss", "auc_shuffled": "auc_shuffled", "cc": "cc"}
 SOD_KEYS = ["max_fmeasure", "smeasure", "mae", "mean_emeasure", "weighted_fmeasure"]
 TARGETS = {
-    "fixation (AUC-Judd / NSS / CC)": (0.83, 1.8, 0.55),
-    "object (max F / S-measure / MAE)": (0.65, 0.65, 0.20),
+    "fixation (AUC-Judd / NSS / CC)": ">= 0.90 / 2.7 / 0.72",
+    "object (max F / S-measure / MAE)": ">= 0.78 / 0.77 / <= 0.11",
+    "predict, 800x600, 2 cores": "<= 150 ms (benchmarks/saliency_latency.py)",
 }
 
 
-def run_osie(
-    root: Path, weights: Path, seed: int, limit: int | None, pictures: Path | None = None
-) -> list[str]:
+def _check_not_trained_on(meta: dict, scored: list[str], path: Path) -> None:
+    train = meta.get("split", {}).get("train")
+    if isinstance(train, str) and train.startswith("OSIE "):
+        lo, hi = (int(v) for v in train.split()[1].split("-"))
+        trained = {f"{n}" for n in range(lo, hi + 1)}
+    else:
+        trained = set(train or [])
+    overlap = trained & set(scored)
+    if overlap:
+        raise SystemExit(
+            f"error: {path} was trained on {len(overlap)} of the scored images "
+            f"(e.g. {sorted(overlap)[0]}); use the file of --split holdout"
+        )
+
+
+def _log_centre_bias(fit: dict, shape: tuple[int, int]) -> np.ndarray:
+    m = bl.center_bias(shape, **fit)
+    return np.log(m / m.sum())
+
+
+def run_osie(root: Path, weights: Path, seed: int, limit: int | None) -> list[str]:
     osie = root / "osie"
     fixations = datasets.read_osie_fixations(osie / "fixations.mat")
-
-    def rows(number: int) -> np.ndarray:
-        return fixations[f"{number}.jpg"]
-
-    fit = bl.fit_center_bias([rows(n)[:, :2] for n in OSIE_TRAIN], [OSIE_SHAPE] * len(OSIE_TRAIN))
+    chosen = list(OSIE_HOLDOUT)[:limit]
     meta = sm.read_weights(weights)["meta"]
-    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "FixationNet (ours, trained on 1001-1500)": lambda im: sm.predict(
-            im, "fixation", weights=weights
-        ),
-        "centre bias (sigma 0.2)": lambda im: bl.center_bias(im.shape),
-        "centre bias (fit on 1001-1500)": lambda im: bl.center_bias(im.shape, **fit),
-        "spectral residual (sigma 8)": bl.spectral_residual,
-        "spectral residual (sigma 2.5)": lambda im: bl.spectral_residual(im, sigma=2.5),
-        "Itti-Koch-Niebur": bl.itti_koch,
-        "frequency-tuned": bl.frequency_tuned,
+    _check_not_trained_on(meta, [str(n) for n in chosen], weights)
+    train_numbers = range(1001, 1501)
+    fit = bl.fit_center_bias(
+        [fixations[f"{n}.jpg"][:, :2] for n in train_numbers], [OSIE_SHAPE] * len(train_numbers)
+    )
+    log_base = _log_centre_bias(fit, OSIE_SHAPE)
+    sigma = density.OSIE_PPD  # 1 degree
+    model = sm.load_model(weights, "fixation")
+    rows_ev = {
+        "ours": SaliencyEvaluator(FIX_KEYS, seed=seed),
+        "one map": SaliencyEvaluator(FIX_KEYS, seed=seed),
+        "centre bias": SaliencyEvaluator(FIX_KEYS, seed=seed),
+        "spectral residual (sigma 8)": SaliencyEvaluator(FIX_KEYS, seed=seed),
     }
-    evaluators = {name: SaliencyEvaluator(FIX_METRICS, seed=seed) for name in methods}
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    pool = list(range(1001, 1601))
+    # ours: one evaluator per metric-specific map, merged into the row "ours"
+    per_map = {name: SaliencyEvaluator([metric], seed=seed) for name, metric in MAP_FOR.items()}
+    per_map["kld"] = SaliencyEvaluator(["kld"], seed=seed)
+    per_map["sim"] = SaliencyEvaluator(["sim"], seed=seed)
+    times: dict[str, list[float]] = {k: [] for k in rows_ev}
+    ll, ll_base = [], []
     fixmaps: dict[int, np.ndarray] = {}
 
     def fixmap(number: int) -> np.ndarray:
         if number not in fixmaps:
-            fixmaps[number] = density.fixation_map(rows(number), OSIE_SHAPE, warn=False)
+            fixmaps[number] = density.fixation_map(
+                fixations[f"{number}.jpg"], OSIE_SHAPE, warn=False
+            )
         return fixmaps[number]
 
-    chosen = list(OSIE_VAL)[:limit]
+    pool = list(range(1001, 1601))
     for i, number in enumerate(chosen):
         image = sm.read_image(osie / "stimuli" / f"{number}.jpg")
+        rows = fixations[f"{number}.jpg"]
         fix = fixmap(number)
-        dens = density.density_map(rows(number), OSIE_SHAPE, 1.0, unit="deg", ppd=density.OSIE_PPD)
+        dens = density.density_map(rows, OSIE_SHAPE, 1.0, unit="deg", ppd=density.OSIE_PPD)
         others = np.random.default_rng([seed, number]).choice(
             [n for n in pool if n != number], size=N_OTHER, replace=False
         )
         other = np.zeros(OSIE_SHAPE, bool)
         for n in others:
             other |= fixmap(int(n)) > 0
-        for name, method in methods.items():
-            sal = _timed(lambda m=method, im=image: m(im), times[name])
-            evaluators[name].update(sal, fix, dens, other_fixation_map=other, name=str(number))
-            if pictures is not None and i < 4 and name.startswith("FixationNet"):
-                save_saliency_fixations(
-                    pictures / f"osie_{number}.png",
-                    image,
-                    sal,
-                    rows(number),
-                    title=f"OSIE {number}",
-                )
+        (log_p,) = _timed(
+            lambda im=image: sm.predict_batch(model, [im], "log_density"), times["ours"]
+        )
+        log_p = log_p.astype(np.float64)
+        times["one map"].append(times["ours"][-1])
+        pix = fixation_pixels(rows, False).numpy()
+        ll.append(log_p[pix[:, 0], pix[:, 1]])
+        ll_base.append(log_base[pix[:, 0], pix[:, 1]])
+        kw = {"other_fixation_map": other, "name": str(number)}
+        for name, ev in per_map.items():
+            m = metric_map(
+                log_p, name, sigma=sigma, baseline_log_density=log_base, seed=seed + number
+            )
+            ev.update(m, fix, dens, **kw)
+        rows_ev["one map"].update(np.exp(log_p - log_p.max()), fix, dens, **kw)
+        sal = _timed(lambda: bl.center_bias(OSIE_SHAPE, **fit), times["centre bias"])
+        rows_ev["centre bias"].update(sal, fix, dens, **kw)
+        sal = _timed(
+            lambda im=image: bl.spectral_residual(im), times["spectral residual (sigma 8)"]
+        )
+        rows_ev["spectral residual (sigma 8)"].update(sal, fix, dens, **kw)
         if (i + 1) % 20 == 0:
             print(f"  osie {i + 1}/{len(chosen)}", file=sys.stderr, flush=True)
+    merged = {k: v for ev in per_map.values() for k, v in ev.results().items()}
+
+    class _Merged:  # score_rows reads .results()
+        def results(self) -> dict[str, float]:
+            return merged
+
+    rows_ev["ours"] = _Merged()  # type: ignore[assignment]
     lines = [
-        f"OSIE validation: {len(chosen)} images of 1501-1600 (seed {seed}); density sigma 1 deg "
-        f"= {density.OSIE_PPD:g} px; weights {weights.name}: "
-        f"{meta.get('parameters', '?')} parameters, {meta.get('epochs', '?')} epochs",
+        f"OSIE holdout: {len(chosen)} images of {OSIE_HOLDOUT.start}-{OSIE_HOLDOUT.stop - 1} "
+        f"(seed {seed}); density sigma 1 deg = {sigma:g} px; weights {weights.name} "
+        f"(trained on {meta['split']['train']}, {meta.get('parameters', '?')} parameters)",
         "",
         "| method | AUC-Judd | sAUC | NSS | CC | KLD | SIM | ms / image |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    return lines + score_rows(evaluators, times, FIX_METRICS)[0]
-
-
-def run_sod(root: Path, weights: Path, pictures: Path | None = None) -> list[str]:
-    sod = root / "sod"
-    _, val = sod_split(root)
-    meta = sm.read_weights(weights)["meta"]
-    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "ObjectNet (ours, trained on the other 160)": lambda im: sm.predict(
-            im, "object", weights=weights
-        ),
-        "centre prior (sigma 0.2)": lambda im: bl.center_bias(im.shape),
-        "frequency-tuned": bl.frequency_tuned,
-        "spectral residual (sigma 8)": bl.spectral_residual,
-        "Itti-Koch-Niebur": bl.itti_koch,
+    names = {
+        "ours": "FixationDensityNet, metric-specific maps",
+        "one map": "FixationDensityNet, one map (predict)",
+        "centre bias": "centre bias (Gaussian fit on 1001-1500)",
+        "spectral residual (sigma 8)": "spectral residual (sigma 8)",
     }
+    table = score_rows(rows_ev, times, FIX_KEYS)[0]
+    lines += [row.replace(f"| {k} |", f"| {names[k]} |", 1) for k, row in zip(rows_ev, table)]
+    lls, base = np.concatenate(ll), np.concatenate(ll_base)
+    uniform = math.log(OSIE_SHAPE[0] * OSIE_SHAPE[1])
+    lines += [
+        "",
+        f"Log-likelihood over uniform, bits per fixation ({lls.size} fixations): "
+        f"FixationDensityNet {(lls.mean() + uniform) / math.log(2):.4f}, centre bias "
+        f"{(base.mean() + uniform) / math.log(2):.4f}; information gain over the centre "
+        f"bias: {(lls - base).mean() / math.log(2):.4f} bits per fixation",
+    ]
+    return lines
+
+
+def _score_sod(
+    root: Path, names: list[str], methods: dict[str, Callable[[np.ndarray], np.ndarray]]
+) -> tuple[dict[str, SODEvaluator], dict[str, list[float]]]:
+    sod = root / "sod"
     evaluators = {name: SODEvaluator() for name in methods}
     times: dict[str, list[float]] = {name: [] for name in methods}
-    for i, stem in enumerate(val):
+    for stem in names:
         image = sm.read_image(sod / "images" / f"{stem}.jpg")
         mask = read_mask(sod / "masks" / f"{stem}.png")
         for name, method in methods.items():
             sal = _timed(lambda f=method, im=image: f(im), times[name])
             evaluators[name].update(np.round(255 * sal).astype(np.uint8), mask)
-            if pictures is not None and i < 4 and name.startswith("ObjectNet"):
-                save_heat_grid(
-                    pictures / f"sod_{stem}.png",
-                    [image],
-                    {"ObjectNet": [sal], "mask": [mask.astype(np.float32)]},
-                    title=f"SOD {stem}",
-                )
+    return evaluators, times
+
+
+def _object_method(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    model = sm.load_model(path, "object")
+    return lambda im: sm.predict_batch(model, [im])[0]
+
+
+def run_sod(root: Path, weights: Path) -> list[str]:
+    _, holdout = sod_split(root, "holdout")
+    meta = sm.read_weights(weights)["meta"]
+    _check_not_trained_on(meta, holdout, weights)
+    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        f"SalientObjectNet ({weights.name})": _object_method(weights),
+        "centre prior (sigma 0.2)": lambda im: bl.center_bias(im.shape),
+        "frequency-tuned": bl.frequency_tuned,
+        "spectral residual (sigma 8)": bl.spectral_residual,
+    }
+    evaluators, times = _score_sod(root, holdout, methods)
     lines = [
-        f"SOD validation: {len(val)} images (names[4::5] of the 200 with a mask); weights "
-        f"{weights.name}: {meta.get('parameters', '?')} parameters, {meta.get('epochs', '?')} "
-        "epochs",
+        f"SOD holdout: {len(holdout)} images (names[4::5] of the 200 with a mask); weights "
+        f"{weights.name}: {meta.get('parameters', '?')} parameters, trained on "
+        f"{len(meta['split']['train'])} images",
         "",
         "| method | max F | S-measure | MAE | mean E | weighted F | ms / image |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -161,36 +238,68 @@ def run_sod(root: Path, weights: Path, pictures: Path | None = None) -> list[str
     return lines + score_rows(evaluators, times, SOD_KEYS)[0]
 
 
+def run_ablation(root: Path, files: list[Path]) -> list[str]:
+    _, holdout = sod_split(root, "holdout")
+    methods = {}
+    configs: dict[str, str] = {}
+    for path in files:
+        payload = sm.read_weights(path)
+        _check_not_trained_on(payload["meta"], holdout, path)
+        cfg = payload["config"]
+        configs[str(path)] = f"attention {cfg.get('attention') or 'none'}"
+        methods[str(path)] = _object_method(path)
+    evaluators, _ = _score_sod(root, holdout, methods)
+    lines = [
+        f"Ablation on the SOD holdout ({len(holdout)} images), each file trained on the other 160:",
+        "",
+        "| configuration | seed | max F | S-measure | MAE | mean E | weighted F |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    groups: dict[str, list[dict[str, float]]] = {}
+    for path in files:
+        res = evaluators[str(path)].results()
+        seed = sm.read_weights(path)["meta"].get("seed", "?")
+        groups.setdefault(configs[str(path)], []).append(res)
+        cells = " | ".join(f"{float(res[k]):.4f}" for k in SOD_KEYS)
+        lines.append(f"| {configs[str(path)]} | {seed} | {cells} |")
+    lines.append("")
+    lines.append("| configuration | runs | " + " | ".join(SOD_KEYS) + " |")
+    lines.append("| --- | --- |" + " --- |" * len(SOD_KEYS))
+    for name, results in groups.items():
+        cells = []
+        for k in SOD_KEYS:
+            values = [float(r[k]) for r in results]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.4f} +- {sd:.4f}")
+        lines.append(f"| {name} | {len(results)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("ATTNVISION_DATA"))
-    ap.add_argument("--fixation-weights", type=Path, default=sm.default_weights("fixation"))
-    ap.add_argument("--object-weights", type=Path, default=sm.default_weights("object"))
-    ap.add_argument("--limit", type=int, default=None, help="first N OSIE validation images")
+    ap.add_argument("--fixation-weights", type=Path, default=None, help="--split holdout file")
+    ap.add_argument("--object-weights", type=Path, default=None, help="--split holdout file")
+    ap.add_argument("--ablation", type=Path, nargs="*", default=[], help="more object files")
+    ap.add_argument("--limit", type=int, default=None, help="first N OSIE holdout images")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", choices=["fixation", "object"], default=None)
-    ap.add_argument("--pictures", type=Path, default=None, help="write a few example PNGs here")
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if not args.data or not Path(args.data).is_dir():
         print(f"error: expected --data or ATTNVISION_DATA, got {args.data!r}", file=sys.stderr)
         return 2
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", UserWarning)
     root = Path(args.data)
     t0 = time.perf_counter()
-    if args.only in (None, "fixation"):
-        print(
-            "\n".join(run_osie(root, args.fixation_weights, args.seed, args.limit, args.pictures))
-        )
-        print()
-    if args.only in (None, "object"):
-        print("\n".join(run_sod(root, args.object_weights, args.pictures)))
-        print()
-    print(
-        "Targets of the issue: "
-        + "; ".join(f"{k}: {' / '.join(f'{v:g}' for v in vals)}" for k, vals in TARGETS.items())
-    )
-    print(f"total {time.perf_counter() - t0:.0f} s (torch on 1 thread)")
+    if args.fixation_weights is not None:
+        print("\n".join(run_osie(root, args.fixation_weights, args.seed, args.limit)), "\n")
+    if args.object_weights is not None:
+        print("\n".join(run_sod(root, args.object_weights)), "\n")
+    if args.ablation:
+        print("\n".join(run_ablation(root, args.ablation)), "\n")
+    print("Targets of the issue: " + "; ".join(f"{k}: {v}" for k, v in TARGETS.items()))
+    print(f"total {time.perf_counter() - t0:.0f} s (torch on {args.threads} thread(s))")
     return 0
 
 

@@ -126,19 +126,15 @@ def test_blocks_placed_by_attach_into_torchvision():
 
 
 def test_our_saliency_networks_expose_their_gates():
-    from attnvision.saliency.model import FixationNet, ObjectNet
+    from attnvision.saliency.objects import SalientObjectNet
 
     torch.manual_seed(0)
-    obj = ObjectNet().eval()
+    obj = SalientObjectNet(widths=(8, 8, 16, 16, 16), attention="cbam").eval()
     with torch.no_grad(), capture(obj) as maps:
         obj(torch.rand(1, 3, 64, 64))
-    assert tuple(maps["gate2.gate"].shape) == (1, 1, 16, 16)  # attention gate on a skip
-    assert tuple(maps["enc4.attn.spatial.gate"].shape) == (1, 1, 4, 4)
-    fix = FixationNet().eval()
-    with torch.no_grad(), capture(fix) as maps:
-        fix(torch.rand(1, 3, 48, 64))
-    assert tuple(maps["stage2.attn.gate"].shape) == (1, 32)
-    assert _no_hooks(obj) and _no_hooks(fix)
+    assert tuple(maps["skips.1.attn.spatial.gate"].shape) == (1, 1, 16, 16)  # a skip's gate
+    assert tuple(maps["skips.4.attn.channel.gate"].shape) == (1, 16)
+    assert _no_hooks(obj)
 
 
 def test_output_hooks_removed_after_exception():

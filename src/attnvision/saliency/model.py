@@ -1,27 +1,24 @@
-"""Two small trained saliency networks that ship with the package, and :func:`predict`.
+"""The two trained saliency networks that ship with the package: :func:`predict`, image
+reading, and the weights files.
 
-- :class:`FixationNet` predicts where people look (a density over the image), trained on
-  OSIE (Xu et al., "Predicting human gaze beyond pixels", JoV 2014). It is an
-  encoder-decoder in the spirit of ML-Net (Cornia et al., ICPR 2016) and SAM (Cornia et
-  al., TIP 2018): a strided convolutional encoder with CBAM blocks (Woo et al., ECCV 2018)
-  at three scales, the three scales fused at 1/4 of the input, and learned Gaussian prior
-  maps concatenated to the fused features (SAM's centre-bias priors, Sec. III-C). The
-  output is a log-density (log-softmax over pixels); training uses SAM's loss
-  (KL divergence, CC and NSS terms).
-- :class:`ObjectNet` segments the salient object (a per-pixel probability), trained on
-  the SOD benchmark images (Movahedi and Elder 2010). It is a small U-Net (Ronneberger et
-  al., MICCAI 2015) with CBAM blocks in the encoder and additive attention gates on the
-  skip connections (Oktay et al., "Attention U-Net", MIDL 2018); trained with BCE + IoU
-  loss (as in BASNet, Qin et al., CVPR 2019, without the SSIM term) and an auxiliary
-  fixation head on OSIE (dropped from the weights). The shipped weights read 160x160
-  input, average the map with that of the mirrored image and sharpen it
-  (``sigmoid(3 * logits)``): all three are in the weights file's input spec.
+- ``kind="fixation"``: where people look, :class:`~attnvision.saliency.fixation.FixationDensityNet`
+  (a probability density over the image, DeepGaze II recipe on a frozen ImageNet-trained
+  EfficientNet-Lite0), trained on OSIE (Xu et al., "Predicting human gaze beyond pixels",
+  JoV 2014) by the log-likelihood of the fixations.
+- ``kind="object"``: the salient object, :class:`~attnvision.saliency.objects.SalientObjectNet`
+  (fine-tuned EfficientNet-Lite0, feature-pyramid decoder with attention blocks on the
+  skips, deep supervision), trained on the SOD benchmark images (Movahedi and Elder 2010).
+
+Training, splits and scores: ``benchmarks/train_saliency.py`` and BENCHMARKS.md.
 
 Weights are files written by :func:`save_weights`: a dict with ``format``
-(``"attnvision-saliency-weights"``), ``version``, ``kind``, ``config`` (the constructor
-arguments and the input size), ``state_dict`` and ``meta`` (training split, command,
-scores), loaded with ``torch.load(..., weights_only=True)``. The defaults live in
-``attnvision/weights/{fixation,object}.pt``.
+(``"attnvision-saliency-weights"``), ``version`` (2), ``kind``, ``config`` (the
+constructor arguments), ``input`` (how :func:`predict` sizes the network input),
+``state_dict`` (float16), ``sha256`` (of the tensors, checked on load) and ``meta``
+(training split, command, scores), loaded with ``torch.load(..., weights_only=True)``
+through :func:`attnvision._utils.load_versioned`. The defaults are
+``attnvision/weights/{fixation,object}.pt``: whole networks (the encoder included), so
+:func:`predict` needs no other package and nothing is downloaded.
 
 Example:
     >>> import numpy as np
@@ -34,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -44,17 +42,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._utils import atomic_save, load_versioned, open_image
-from ..layers.registry import create_attention
+from .encoders import normalize
+from .fixation import FixationDensityNet, upsample_log_density
+from .objects import SalientObjectNet
 
 FORMAT = "attnvision-saliency-weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KINDS = ("fixation", "object")
+OUTPUTS = ("map", "log_density")
 
-#: per-channel mean and standard deviation of RGB in [0, 1] used to normalise inputs
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+#: the smallest image side :func:`predict` accepts
+MIN_SIDE = 32
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "fixation": FixationDensityNet,
+    "object": SalientObjectNet,
+}
+
+#: how the networks read an image: fixation keeps the aspect with this long side, object
+#: resizes to a fixed square (as most SOD networks do); the weights file's ``input`` wins
+DEFAULT_INPUT: dict[str, dict[str, Any]] = {
+    "fixation": {"long_side": 384},
+    "object": {"size": [320, 320]},
+}
 
 
 def default_weights(kind: str) -> Path:
@@ -69,225 +81,8 @@ def _check_kind(kind: Any) -> str:
     return kind
 
 
-# --------------------------------------------------------------------------- blocks
-
-
-class ConvBNAct(nn.Sequential):
-    """``Conv2d -> BatchNorm2d -> ReLU``; ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``."""
-
-    def __init__(
-        self, c_in: int, c_out: int, k: int = 3, stride: int = 1, dilation: int = 1
-    ) -> None:
-        pad = dilation * (k - 1) // 2
-        super().__init__(
-            nn.Conv2d(c_in, c_out, k, stride, pad, dilation=dilation, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=True),
-        )
-
-
-class Stage(nn.Module):
-    """Two convolutions (the first may stride) followed by an attention block.
-
-    ``(N, C_in, H, W) -> (N, C_out, H/stride, W/stride)``.
-    """
-
-    def __init__(
-        self, c_in: int, c_out: int, stride: int, attention: str | None, dilation: int = 1
-    ) -> None:
-        super().__init__()
-        self.conv1 = ConvBNAct(c_in, c_out, 3, stride)
-        self.conv2 = ConvBNAct(c_out, c_out, 3, 1, dilation)
-        self.attn = create_attention(attention, c_out, rd_ratio=1 / 8)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.attn(self.conv2(self.conv1(x)))
-
-
-class GaussianPrior(nn.Module):
-    """Learned centre-bias maps (SAM, Cornia et al. TIP 2018, Sec. III-C, Eq. 7).
-
-    ``n`` Gaussians with learned centres and widths in normalised image coordinates
-    ``[0, 1]``; ``forward(x)`` returns ``(N, n, H, W)`` maps at the size of ``x``, each
-    scaled to a maximum of 1.
-    """
-
-    def __init__(self, n: int = 8) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.mu = nn.Parameter(0.3 + 0.4 * torch.rand(n, 2, generator=g))  # (y, x)
-        self.log_sigma = nn.Parameter(torch.log(0.1 + 0.3 * torch.rand(n, 2, generator=g)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
-        ys = (torch.arange(h, device=x.device, dtype=x.dtype) + 0.5) / h
-        xs = (torch.arange(w, device=x.device, dtype=x.dtype) + 0.5) / w
-        sigma = self.log_sigma.exp().to(x.dtype)
-        mu = self.mu.to(x.dtype)
-        gy = ((ys[None, :] - mu[:, :1]) / sigma[:, :1]) ** 2  # (n, H)
-        gx = ((xs[None, :] - mu[:, 1:]) / sigma[:, 1:]) ** 2  # (n, W)
-        maps = torch.exp(-0.5 * (gy[:, :, None] + gx[:, None, :]))
-        return maps.unsqueeze(0).expand(n, -1, -1, -1)
-
-
-class AttentionGate(nn.Module):
-    """Additive attention gate on a skip connection (Oktay et al., MIDL 2018, Eq. 1-2).
-
-    ``forward(skip, coarse)``: ``skip`` ``(N, C_s, H, W)``, ``coarse`` ``(N, C_g, h, w)``
-    (the decoder's signal, upsampled to ``(H, W)``); returns ``skip * alpha`` with the
-    map ``alpha = sigmoid(psi(relu(W_x skip + W_g g))))`` of shape ``(N, 1, H, W)``, computed
-    in the submodule ``gate`` so :func:`attnvision.explain.capture` records it.
-    """
-
-    def __init__(self, c_skip: int, c_coarse: int, c_mid: int) -> None:
-        super().__init__()
-        self.theta = nn.Conv2d(c_skip, c_mid, 1, bias=False)
-        self.phi = nn.Conv2d(c_coarse, c_mid, 1)
-        self.gate = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(c_mid, 1, 1), nn.Sigmoid())
-
-    def forward(self, skip: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-        g = F.interpolate(coarse, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-        alpha = self.gate(self.theta(skip) + self.phi(g))
-        return skip * alpha
-
-
-def _check_image_batch(x: Any, name: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} expected a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name} expected input of shape (N, 3, H, W), got {tuple(x.shape)}")
-    if x.shape[-1] < 16 or x.shape[-2] < 16:
-        raise ValueError(f"{name} expected H, W >= 16, got {tuple(x.shape[-2:])}")
-
-
-# --------------------------------------------------------------------------- networks
-
-
-class FixationNet(nn.Module):
-    """Fixation prediction: ``(N, 3, H, W)`` normalised RGB -> ``(N, 1, H, W)`` log-density.
-
-    Encoder stages at 1/2, 1/4, 1/8 and 1/16 (squeeze-excitation at 1/4 and 1/8, CBAM and
-    a dilated convolution at 1/16);
-    the 1/4, 1/8 and 1/16 features are fused at 1/4 with ``n_priors`` learned Gaussian
-    maps (SAM, Cornia et al. TIP 2018), giving one logit per pixel at 1/4 which is
-    upsampled bilinearly and log-softmax-normalised over all pixels, so
-    ``exp(out).sum((2, 3)) == 1``.
-
-    Args:
-        widths: channels of the four encoder stages.
-        attention: attention block names of stages 2-4
-            (:func:`attnvision.layers.create_attention`).
-        n_priors: number of learned Gaussian prior maps.
-        fuse: channels of the fused features.
-    """
-
-    def __init__(
-        self,
-        widths: tuple[int, int, int, int] = (16, 32, 64, 96),
-        attention: tuple[str, str, str] = ("se", "se", "cbam"),
-        n_priors: int = 8,
-        fuse: int = 48,
-    ) -> None:
-        super().__init__()
-        w1, w2, w3, w4 = (int(w) for w in widths)
-        a2, a3, a4 = attention
-        self.stem = Stage(3, w1, 2, None)
-        self.stage2 = Stage(w1, w2, 2, a2)
-        self.stage3 = Stage(w2, w3, 2, a3)
-        self.stage4 = Stage(w3, w4, 2, a4, dilation=2)
-        self.reduce = ConvBNAct(w2 + w3 + w4, fuse, 1)
-        self.prior = GaussianPrior(n_priors)
-        self.head = nn.Sequential(
-            ConvBNAct(fuse + n_priors, fuse, 5, dilation=2),
-            nn.Conv2d(fuse, 1, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_image_batch(x, "FixationNet")
-        size = x.shape[-2:]
-        f1 = self.stem(x)
-        f2 = self.stage2(f1)
-        f3 = self.stage3(f2)
-        f4 = self.stage4(f3)
-        up = [
-            F.interpolate(f, size=f2.shape[-2:], mode="bilinear", align_corners=False)
-            for f in (f3, f4)
-        ]
-        fused = self.reduce(torch.cat([f2, *up], 1))
-        logits = self.head(torch.cat([fused, self.prior(fused)], 1))
-        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        n = logits.shape[0]
-        return F.log_softmax(logits.reshape(n, -1), 1).reshape_as(logits)
-
-
-class ObjectNet(nn.Module):
-    """Salient-object segmentation: ``(N, 3, H, W)`` -> ``(N, 1, H, W)`` logits.
-
-    A U-Net (Ronneberger et al. 2015) whose encoder runs at 1/2 to 1/16 of the input with
-    attention blocks (squeeze-excitation, then CBAM, then a global-context bottleneck), and
-    whose decoder takes the skips through additive attention gates (Oktay et al. 2018,
-    submodules ``gate2``-``gate4``); the 1/2-resolution logits are upsampled bilinearly
-    to the input size. ``sigmoid(out)`` is the object probability.
-
-    Args:
-        widths: channels at 1/2, 1/4, 1/8, 1/16 and of the 1/32 bottleneck.
-        attention: attention block names at 1/4, 1/8, 1/16 and in the bottleneck.
-    """
-
-    def __init__(
-        self,
-        widths: tuple[int, int, int, int, int] = (16, 32, 48, 64, 96),
-        attention: tuple[str, str, str, str] = ("se", "se", "cbam", "gc"),
-    ) -> None:
-        super().__init__()
-        w = [int(v) for v in widths]
-        self.enc1 = Stage(3, w[0], 2, None)
-        self.enc2 = Stage(w[0], w[1], 2, attention[0])
-        self.enc3 = Stage(w[1], w[2], 2, attention[1])
-        self.enc4 = Stage(w[2], w[3], 2, attention[2])
-        self.bottleneck = Stage(w[3], w[4], 2, attention[3], dilation=2)
-        self.gate4 = AttentionGate(w[3], w[4], w[3] // 2)
-        self.dec4 = ConvBNAct(w[4] + w[3], w[3])
-        self.gate3 = AttentionGate(w[2], w[3], w[2] // 2)
-        self.dec3 = ConvBNAct(w[3] + w[2], w[2])
-        self.gate2 = AttentionGate(w[1], w[2], w[1] // 2)
-        self.dec2 = ConvBNAct(w[2] + w[1], w[1])
-        self.dec1 = ConvBNAct(w[1] + w[0], w[0])
-        self.out = nn.Conv2d(w[0], 1, 3, padding=1)
-
-    @staticmethod
-    def _up(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_image_batch(x, "ObjectNet")
-        return F.interpolate(
-            self.out(self.decode(x)), size=x.shape[-2:], mode="bilinear", align_corners=False
-        )
-
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's last feature map ``(N, widths[0], H / 2, W / 2)`` (before ``out``);
-        training can hang auxiliary heads on it."""
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
-        e4 = self.enc4(e3)
-        b = self.bottleneck(e4)
-        d4 = self.dec4(torch.cat([self._up(b, e4), self.gate4(e4, b)], 1))
-        d3 = self.dec3(torch.cat([self._up(d4, e3), self.gate3(e3, d4)], 1))
-        d2 = self.dec2(torch.cat([self._up(d3, e2), self.gate2(e2, d3)], 1))
-        return self.dec1(torch.cat([self._up(d2, e1), e1], 1))
-
-
-ARCHITECTURES: dict[str, type[nn.Module]] = {"fixation": FixationNet, "object": ObjectNet}
-
-#: input sizes the networks are trained at: fixation keeps the aspect with this long side,
-#: object resizes to a fixed square (as most SOD networks do)
-DEFAULT_INPUT = {"fixation": {"long_side": 128}, "object": {"size": [128, 128]}}
-
-
 def build(kind: str, config: dict[str, Any] | None = None) -> nn.Module:
-    """A fresh (untrained) network for ``kind`` from its constructor ``config``."""
+    """A fresh (untrained, no pretrained weights) network for ``kind`` from its ``config``."""
     _check_kind(kind)
     cfg = dict(config or {})
     try:
@@ -297,6 +92,16 @@ def build(kind: str, config: dict[str, Any] | None = None) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- weights
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a ``state_dict``: every key (sorted), dtype, shape and the raw bytes."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def save_weights(
@@ -309,15 +114,11 @@ def save_weights(
     meta: dict[str, Any] | None = None,
     half: bool = True,
 ) -> Path:
-    """Write ``model``'s weights atomically (float16 floats when ``half``).
-
-    The file is a dict of plain data and tensors (``format``, ``version``, ``kind``,
-    ``config``, ``input``, ``state_dict``, ``meta``) readable with
-    ``torch.load(..., weights_only=True)``.
-    """
+    """Write ``model``'s weights atomically (float16 floats when ``half``) with the SHA-256
+    of the tensors; the file is plain data for ``torch.load(..., weights_only=True)``."""
     _check_kind(kind)
     state = {
-        k: (v.detach().half() if half and v.is_floating_point() else v.detach()).clone()
+        k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().clone()
         for k, v in model.state_dict().items()
     }
     payload = {
@@ -327,29 +128,44 @@ def save_weights(
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()},
         "input": dict(input_spec or DEFAULT_INPUT[kind]),
         "state_dict": state,
+        "sha256": state_sha256(state),
         "meta": dict(meta or {}),
     }
     return atomic_save(path, lambda handle: torch.save(payload, handle))
 
 
 def read_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a weights file written by :func:`save_weights`, safely
-    (:func:`attnvision._utils.load_versioned`).
+    """Read and verify a weights file written by :func:`save_weights`
+    (:func:`attnvision._utils.load_versioned`, then the tensors' SHA-256).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: truncated/corrupt, not a torch file, a pickle asking to run code,
-            not a saliency-weights file, or a newer format version.
+        ValueError: truncated/corrupt (also a checksum that does not match), not a torch
+            file, a pickle asking to run code, not a saliency-weights file, or a format
+            version this attnvision does not read; the message names the file.
     """
     payload = load_versioned(path, FORMAT, FORMAT_VERSION, "saliency weights file")
-    for key in ("kind", "config", "state_dict", "input"):
+    if payload["version"] < FORMAT_VERSION:
+        raise ValueError(
+            f"{path} is a saliency weights file of version {payload['version']} (the "
+            f"from-scratch networks of earlier attnvision); this attnvision reads version "
+            f"{FORMAT_VERSION}"
+        )
+    for key in ("kind", "config", "state_dict", "input", "sha256"):
         if key not in payload:
             raise ValueError(f"{path}: saliency weights file lacks the entry {key!r}")
+    got = state_sha256(payload["state_dict"])
+    if got != payload["sha256"]:
+        raise ValueError(
+            f"{path}: the weights are corrupt (SHA-256 of the tensors {got[:12]}..., the file "
+            f"records {str(payload['sha256'])[:12]}...)"
+        )
     return payload
 
 
 def load_model(path: str | os.PathLike[str], kind: str | None = None) -> nn.Module:
-    """The network stored in ``path`` (float32, eval mode).
+    """The network stored in ``path`` (float32, eval mode), with ``input_spec`` and ``kind``
+    attributes for :func:`predict_batch`.
 
     Args:
         path: a file written by :func:`save_weights`.
@@ -357,6 +173,8 @@ def load_model(path: str | os.PathLike[str], kind: str | None = None) -> nn.Modu
     """
     payload = read_weights(path)
     stored = payload["kind"]
+    if stored not in KINDS:
+        raise ValueError(f"{path} holds weights of unknown kind {stored!r}")
     if kind is not None and stored != _check_kind(kind):
         raise ValueError(f"{path} holds {stored!r} weights, expected {kind!r} weights")
     model = build(stored, payload["config"])
@@ -389,11 +207,103 @@ def _cached_model(path: Path, kind: str) -> nn.Module:
     if key not in _CACHE:
         if len(_CACHE) > 4:
             _CACHE.clear()
-        _CACHE[key] = load_model(path, kind)
+        _CACHE[key] = load_model(path)
     model = _CACHE[key]
     if model.kind != kind:  # type: ignore[attr-defined]
         raise ValueError(f"{path} holds {model.kind!r} weights, expected {kind!r} weights")
     return model
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _to_rgb(img: Any) -> np.ndarray:
+    """A PIL image as ``(H, W, 3)`` uint8 RGB: 16-bit grey scaled by its bit depth
+    (``v * 255 / 65535``), transparency composited over white, the rest by PIL."""
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(img, dtype=np.float64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError(
+                f"expected a grey image of at most 16 bits, got mode {mode} with values in "
+                f"[{a.min():g}, {a.max():g}]"
+            )
+        return _grey_to_rgb(np.round(a * (255.0 / 65535.0)).astype(np.uint8))
+    if mode == "F":
+        raise ValueError("expected an 8- or 16-bit image, got a 32-bit float image (mode F)")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
+        return _over_white(np.asarray(img.convert("RGBA")))
+    return np.array(img.convert("RGB"))
+
+
+def _grey_to_rgb(a: np.ndarray) -> np.ndarray:
+    return np.repeat(a[:, :, None], 3, axis=2)
+
+
+def _over_white(rgba: np.ndarray) -> np.ndarray:
+    """``(H, W, 4)`` uint8 -> ``(H, W, 3)``: ``rgb * alpha + 255 * (1 - alpha)``."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    rgb = rgba[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+    return np.round(rgb).astype(np.uint8)
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image file as an ``(H, W, 3)`` uint8 RGB array.
+
+    Grey and palette images become RGB; 16-bit grey is scaled by its bit depth (65535 ->
+    255, not clipped); transparent images (RGBA, LA, palette with transparency) are
+    composited over white, as a viewer shows them; 16-bit colour PNGs are reduced by PIL
+    to their high bytes.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be decoded as an image (corrupt, truncated, not an
+            image), or holds 32-bit values.
+    """
+    with open_image(path) as img:
+        try:
+            return _to_rgb(img)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+
+def as_rgb(image: Any) -> np.ndarray:
+    """An image array as ``(H, W, 3)`` uint8 RGB.
+
+    Accepts ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` and ``(H, W, 4)`` (RGBA, composited
+    over white) arrays of uint8, or of uint16 (scaled by ``255 / 65535``), as NumPy arrays
+    or CPU tensors; a path reads the file (:func:`read_image`).
+
+    Raises:
+        TypeError: another type or dtype (float images are ambiguous: 0..1 or 0..255).
+        ValueError: another shape.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    if not isinstance(image, np.ndarray):
+        raise TypeError(
+            f"expected an image path or an (H, W, 3) uint8 array, got {type(image).__name__}"
+        )
+    if image.dtype not in (np.uint8, np.uint16):
+        raise TypeError(
+            f"expected an (H, W, 3) uint8 (or uint16) image array, got dtype {image.dtype}"
+        )
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ValueError(
+            f"expected an (H, W, 3) uint8 image array (or (H, W), (H, W, 4)), got shape "
+            f"{image.shape}"
+        )
+    if image.dtype == np.uint16:
+        image = np.round(image.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
+    if image.ndim == 2:
+        return _grey_to_rgb(image)
+    if image.shape[2] == 4:
+        return _over_white(image)
+    return np.ascontiguousarray(image)
 
 
 # --------------------------------------------------------------------------- predict
@@ -403,112 +313,112 @@ def input_size(shape: tuple[int, int], spec: dict[str, Any]) -> tuple[int, int]:
     """The network input ``(h, w)`` for an image of ``shape`` ``(H, W)`` under ``spec``.
 
     ``{"size": [h, w]}``: fixed; ``{"long_side": L}``: the aspect kept, the long side
-    ``L``, both sides rounded to multiples of 8. A spec may also say ``"flip": true``:
-    :func:`predict_batch` then averages the map of the image and the mirrored map of its
-    mirror image (test-time flip averaging). An object spec may set ``"logit_scale": k``:
-    the probability is ``sigmoid(k * logits)``; ``k > 1`` sharpens the map towards its
-    0.5 level set (the absolute error is minimised by the median, not the calibrated
-    probability), and leaves the ranking of pixels, hence max F, unchanged.
+    ``L``, both sides rounded to multiples of 32 (the encoder's stride; at least 32). A
+    spec may also say ``"flip": true``: :func:`predict_batch` then averages the output for
+    the image with the mirrored output for its mirror image (test-time flip averaging:
+    densities for ``fixation``, logits for ``object``).
     """
     if "size" in spec:
         h, w = spec["size"]
         return int(h), int(w)
     long_side = int(spec["long_side"])
     scale = long_side / max(shape)
-    h = max(16, int(round(shape[0] * scale / 8)) * 8)
-    w = max(16, int(round(shape[1] * scale / 8)) * 8)
+    h = max(32, int(round(shape[0] * scale / 32)) * 32)
+    w = max(32, int(round(shape[1] * scale / 32)) * 32)
     return h, w
 
 
 def to_input(image: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 -> normalised ``(1, 3, h, w)`` float32 (bilinear, antialiased)."""
+    """``(H, W, 3)`` uint8 -> the encoder's normalised ``(1, 3, h, w)`` float32 input
+    (bilinear, antialiased; :func:`attnvision.saliency.encoders.normalize`)."""
     # a copy: read-only arrays (np.asarray of a PIL image) must not reach torch.from_numpy
     x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalize(x)
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """An image file as an ``(H, W, 3)`` uint8 RGB array.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file cannot be decoded as an image (corrupt, truncated, not an
-            image).
-    """
-    with open_image(path) as img:
-        return np.array(img.convert("RGB"))
-
-
-def _check_image(image: Any) -> np.ndarray:
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"predict expected an (H, W, 3) uint8 array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"predict expected an (H, W, 3) uint8 array, got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise TypeError(f"predict expected an (H, W, 3) uint8 array, got dtype {image.dtype}")
-    if image.shape[0] < 8 or image.shape[1] < 8:
-        raise ValueError(f"predict expected an image of at least 8x8 pixels, got {image.shape}")
+def _check_size(image: np.ndarray) -> np.ndarray:
+    if image.shape[0] < MIN_SIDE or image.shape[1] < MIN_SIDE:
+        raise ValueError(
+            f"expected an image of at least {MIN_SIDE}x{MIN_SIDE} pixels, got "
+            f"{image.shape[0]}x{image.shape[1]}"
+        )
     return image
 
 
+def _check_output(kind: str, output: str) -> None:
+    if output not in OUTPUTS:
+        raise ValueError(f"expected output 'map' or 'log_density', got {output!r}")
+    if output == "log_density" and kind != "fixation":
+        raise ValueError("output='log_density' needs kind='fixation' (a density model)")
+
+
 @torch.no_grad()
-def _probabilities(out: torch.Tensor, kind: str, logit_scale: float = 1.0) -> torch.Tensor:
-    """Network output -> density (fixation: log-density in) or probability (object:
-    ``sigmoid(logit_scale * logits)``)."""
-    return out.exp() if kind == "fixation" else torch.sigmoid(logit_scale * out)
-
-
-def predict_batch(model: nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
-    """Maps in ``[0, 1]`` at each image's size from a loaded ``model`` (see :func:`predict`)."""
-    kind = getattr(model, "kind", "object" if isinstance(model, ObjectNet) else "fixation")
+def predict_batch(model: nn.Module, images: list[Any], output: str = "map") -> list[np.ndarray]:
+    """Maps at each image's size from a loaded ``model`` (see :func:`predict`)."""
+    kind = getattr(model, "kind", "object" if isinstance(model, SalientObjectNet) else "fixation")
+    _check_output(kind, output)
     spec = getattr(model, "input_spec", DEFAULT_INPUT[kind])
     outs = []
     for image in images:
-        image = _check_image(image)
+        image = _check_size(as_rgb(image))
         shape = image.shape[:2]
         x = to_input(image, input_size(shape, spec))
-        scale = float(spec.get("logit_scale", 1.0))
-        y = _probabilities(model(x), kind, scale)
         if spec.get("flip", False):
-            y = 0.5 * (y + _probabilities(model(x.flip(-1)), kind, scale).flip(-1))
-        y = F.interpolate(y, size=shape, mode="bilinear", align_corners=False)[0, 0]
+            x = torch.cat([x, x.flip(-1)])
+        y = model(x)
         if kind == "fixation":
-            top = float(y.max())
-            y = y / top if top > 0 else y
+            p = y.exp()
+            if spec.get("flip", False):
+                p = 0.5 * (p[:1] + p[1:].flip(-1))
+            log_p = upsample_log_density(p.log(), shape)[0, 0]
+            if output == "log_density":
+                outs.append(log_p.numpy().astype(np.float32))
+                continue
+            y = (log_p - log_p.max()).exp()  # the density scaled to a maximum of 1
+        else:
+            if spec.get("flip", False):
+                y = 0.5 * (y[:1] + y[1:].flip(-1))
+            logits = F.interpolate(y, size=shape, mode="bilinear", align_corners=False)
+            y = torch.sigmoid(logits)[0, 0]
         outs.append(y.clamp_(0, 1).numpy().astype(np.float32))
     return outs
 
 
 def predict(
-    image: np.ndarray,
+    image: Any,
     kind: str = "fixation",
     *,
+    output: str = "map",
     weights: str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
     """A saliency map for one image from a trained network shipped with the package.
 
     Args:
-        image: ``(H, W, 3)`` uint8 RGB array.
-        kind: ``"fixation"`` (where people look; OSIE-trained :class:`FixationNet`; the
-            predicted density scaled to a maximum of 1) or ``"object"`` (salient-object
-            probability; SOD-trained :class:`ObjectNet`).
+        image: an image file's path, or an ``(H, W, 3)`` uint8 RGB array (grey, RGBA and
+            uint16 arrays are converted, see :func:`as_rgb`); at least 32x32 pixels.
+        kind: ``"fixation"`` (where people look: the density of fixations predicted by the
+            OSIE-trained :class:`~attnvision.saliency.fixation.FixationDensityNet`) or
+            ``"object"`` (salient-object probability per pixel, SOD-trained
+            :class:`~attnvision.saliency.objects.SalientObjectNet`).
+        output: ``"map"``: ``(H, W)`` float32 in ``[0, 1]`` (fixation: the density scaled to
+            a maximum of 1; object: the probability); ``"log_density"`` (fixation only):
+            the natural log of the probability of each pixel, ``logsumexp == 0`` (for the
+            metric-specific maps of :func:`attnvision.saliency.fixation.metric_map`).
         weights: another weights file written by :func:`save_weights`.
 
     Returns:
-        ``(H, W)`` float32 map in ``[0, 1]`` at the image's size (the network's output at
-        its input size, upsampled bilinearly).
+        ``(H, W)`` float32 map at the image's size.
 
     Raises:
-        TypeError / ValueError: a bad image, an unknown kind, or an unusable weights file.
+        TypeError / ValueError: a bad image (too small, wrong type or shape), an unknown
+            kind or output, or an unusable weights file (missing, truncated, corrupt,
+            another kind); the message names the file.
     """
     _check_kind(kind)
-    image = _check_image(image)
+    _check_output(kind, output)
+    rgb = _check_size(as_rgb(image))
     path = Path(weights) if weights is not None else default_weights(kind)
     model = _cached_model(path, kind)
-    return predict_batch(model, [image])[0]
+    return predict_batch(model, [rgb], output)[0]
