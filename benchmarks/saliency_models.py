@@ -245,9 +245,11 @@ def run_ablation(root: Path, files: list[Path]) -> list[str]:
     for path in files:
         payload = sm.read_weights(path)
         _check_not_trained_on(payload["meta"], holdout, path)
-        cfg = payload["config"]
-        configs[str(path)] = f"attention {cfg.get('attention') or 'none'}"
-        methods[str(path)] = _object_method(path)
+        model = sm.load_model(path, "object")
+        attn = model.skips[0].attn
+        name = "none" if isinstance(attn, torch.nn.Identity) else type(attn).__name__
+        configs[str(path)] = f"attention {name}"
+        methods[str(path)] = lambda im, m=model: sm.predict_batch(m, [im])[0]
     evaluators, _ = _score_sod(root, holdout, methods)
     lines = [
         f"Ablation on the SOD holdout ({len(holdout)} images), each file trained on the other 160:",
@@ -293,11 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.data)
     t0 = time.perf_counter()
     if args.fixation_weights is not None:
-        print("\n".join(run_osie(root, args.fixation_weights, args.seed, args.limit)), "\n")
+        print("\n".join(run_osie(root, args.fixation_weights, args.seed, args.limit)), end="\n\n")
     if args.object_weights is not None:
-        print("\n".join(run_sod(root, args.object_weights)), "\n")
+        print("\n".join(run_sod(root, args.object_weights)), end="\n\n")
     if args.ablation:
-        print("\n".join(run_ablation(root, args.ablation)), "\n")
+        print("\n".join(run_ablation(root, args.ablation)), end="\n\n")
     print("Targets of the issue: " + "; ".join(f"{k}: {v}" for k, v in TARGETS.items()))
     print(f"total {time.perf_counter() - t0:.0f} s (torch on {args.threads} thread(s))")
     return 0

@@ -179,7 +179,11 @@ def osie_log_likelihood(
 
 def train_fixation(args: argparse.Namespace, root: Path) -> tuple[torch.nn.Module, dict]:
     config = dict(ARCH["fixation"])
-    net = sm.build("fixation", config)
+    if args.sources:
+        config["sources"] = [s if s == "head" else int(s) for s in args.sources.split(",")]
+    if args.dropout is not None:
+        config["dropout"] = args.dropout
+    net = sm.build("fixation", config).eval()
     pretrained_encoder(net)
     spec = {"long_side": args.input}
     size = sm.input_size(OSIE_SHAPE, spec)
@@ -187,7 +191,20 @@ def train_fixation(args: argparse.Namespace, root: Path) -> tuple[torch.nn.Modul
     train, val = OSIE_SPLITS[args.split]
     numbers = list(train) + list(val or [])
     t0 = time.time()
-    feats = osie_features(net, root, range(numbers[0], numbers[-1] + 1), size)
+    everything = range(1001, 1601)
+    cached = None
+    if args.cache is not None:
+        key = "-".join(str(b) for b in net.blocks)
+        cached = args.cache / f"osie_{size[0]}x{size[1]}_blocks{key}_fp16.pt"
+    if cached is not None and cached.is_file():
+        feats = torch.load(cached, weights_only=True)
+    else:
+        feats = osie_features(net, root, everything, size)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(feats, cached)
+    first = numbers[0] - everything.start
+    feats = [f[first : first + len(numbers)] for f in feats]
     fix = datasets.read_osie_fixations(root / "osie" / "fixations.mat")
     pixels = {
         (i, m): fixation_pixels(fix[f"{n}.jpg"], bool(m))
@@ -294,13 +311,22 @@ def augment(
     return image, mask
 
 
-def object_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """BCE + soft IoU (BASNet, Qin et al. CVPR 2019, without its SSIM term)."""
-    bce = F.binary_cross_entropy_with_logits(logits, mask)
+def object_loss(logits: torch.Tensor, mask: torch.Tensor, kind: str = "bce_iou") -> torch.Tensor:
+    """``"bce_iou"``: BCE + soft IoU (BASNet, Qin et al. CVPR 2019, without its SSIM term);
+    ``"structure"``: F3Net's structure loss (Wei et al., AAAI 2020, Eq. 10-12), the same two
+    terms with pixel weights ``1 + 5 |avg_pool_31(mask) - mask|`` (near the object's
+    boundary)."""
+    if kind == "bce_iou":
+        weight = torch.ones_like(mask)
+    else:
+        local = F.avg_pool2d(mask, 31, stride=1, padding=15, count_include_pad=False)
+        weight = 1 + 5 * (local - mask).abs()
+    bce = F.binary_cross_entropy_with_logits(logits, mask, reduction="none")
+    bce = (weight * bce).sum((2, 3)) / weight.sum((2, 3))
     p = torch.sigmoid(logits)
-    inter = (p * mask).sum((1, 2, 3))
-    union = (p + mask - p * mask).sum((1, 2, 3))
-    return bce + (1 - (inter + 1) / (union + 1)).mean()
+    inter = (weight * p * mask).sum((2, 3))
+    union = (weight * (p + mask - p * mask)).sum((2, 3))
+    return bce.mean() + (1 - (inter + 1) / (union + 1)).mean()
 
 
 def load_sod(root: Path, names: list[str], size: tuple[int, int]) -> dict[str, torch.Tensor]:
@@ -385,11 +411,23 @@ def train_object(args: argparse.Namespace, root: Path) -> tuple[torch.nn.Module,
     train, scored = sod_split(root, args.split)
     data = load_sod(root, train, size)
     n = len(train)
-    gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     t0 = time.time()
     net.eval()
-    cache, masks = frozen_views(net, data, args.views, gen)
+    cached = None
+    if args.cache is not None:  # the views depend on the split, seed and frozen part only
+        cached = args.cache / (
+            f"sod_{args.split}_seed{args.seed}_views{args.views}_{args.input}px_"
+            f"frozen{args.frozen_blocks}.pt"
+        )
+    if cached is not None and cached.is_file():
+        cache, masks = torch.load(cached, weights_only=True)
+    else:
+        cache, masks = frozen_views(net, data, args.views, torch.Generator().manual_seed(args.seed))
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.save((cache, masks), cached)
+    gen = torch.Generator().manual_seed(args.seed + 1)  # batches and views per epoch
     print(
         f"object: {n} training images at {size}, {args.views} augmented views each through "
         f"the stem and {args.frozen_blocks} frozen blocks in {time.time() - t0:.0f} s",
@@ -430,7 +468,7 @@ def train_object(args: argparse.Namespace, root: Path) -> tuple[torch.nn.Module,
             mask = masks[idx].float() / 255
             levels = net.decode(object_features(net, [c[idx].float() for c in cache]))
             outs = net.side_outputs(levels, size)
-            loss = sum(object_loss(o, mask) for o in outs) / len(outs)
+            loss = sum(object_loss(o, mask, args.loss) for o in outs) / len(outs)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -465,12 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("kind", choices=sm.KINDS)
     ap.add_argument("--split", choices=["select", "holdout", "all"], required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--epochs", type=int, default=None, help="fixation 20, object 40")
+    ap.add_argument("--epochs", type=int, default=None, help="fixation 40, object 40")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=None, help="fixation 2e-3, object 1e-3")
     ap.add_argument("--weight-decay", type=float, default=None, help="fixation 1e-4, object 1e-2")
     ap.add_argument(
-        "--input", type=int, default=None, help="fixation: long side 384; object: side 320"
+        "--input", type=int, default=None, help="fixation: long side 512; object: side 320"
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -480,16 +518,28 @@ def main(argv: list[str] | None = None) -> int:
         help="torch threads (2 collapse when the cores are shared)",
     )
     ap.add_argument("--eval-every", type=int, default=5, help="split select: score every N epochs")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder to keep the frozen encoder's outputs (fixation: of OSIE 1001-1600; "
+        "object: the augmented views of a split and seed)",
+    )
+    ap.add_argument(
+        "--sources", default=None, help="fixation: encoder blocks read, e.g. 4,7,10,13,15,head"
+    )
+    ap.add_argument("--dropout", type=float, default=None, help="fixation: channel dropout")
     ap.add_argument("--attention", default="cbam", help="object: block on the skips, or none")
     ap.add_argument(
         "--frozen-blocks", type=int, default=5, help="object: encoder blocks kept fixed (16: all)"
     )
     ap.add_argument("--views", type=int, default=12, help="object: augmented views per image")
+    ap.add_argument("--loss", choices=["bce_iou", "structure"], default="bce_iou", help="object")
     ap.add_argument("--encoder-lr-scale", type=float, default=0.1, help="object")
     ap.add_argument("--flip-average", action="store_true", help="object: 'flip' in the input spec")
     args = ap.parse_args(argv)
     defaults = {
-        "fixation": {"epochs": 20, "lr": 2e-3, "weight_decay": 1e-4, "input": 384},
+        "fixation": {"epochs": 40, "lr": 2e-3, "weight_decay": 1e-4, "input": 512},
         "object": {"epochs": 40, "lr": 1e-3, "weight_decay": 1e-2, "input": 320},
     }[args.kind]
     for key, value in defaults.items():

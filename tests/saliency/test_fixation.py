@@ -12,6 +12,18 @@ from attnvision.saliency import density, metrics
 from attnvision.saliency import fixation as fx
 
 
+def test_frozen_encoder_uses_its_running_statistics_from_the_start():
+    """Fresh from the constructor (no .eval()), the encoder's features of an image do not
+    depend on the other images of the batch (batch norm on running statistics)."""
+    torch.manual_seed(0)
+    net = fx.FixationDensityNet(sources=(4, 15))
+    assert net.training and not net.encoder.training
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for both, alone in zip(net.features(x), net.features(x[:1])):
+            torch.testing.assert_close(both[:1], alone)
+
+
 def test_network_gives_a_log_density_on_its_grid():
     torch.manual_seed(0)
     net = fx.FixationDensityNet(sources=(4, 10, "head"), dropout=0.5).eval()

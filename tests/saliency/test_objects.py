@@ -42,6 +42,15 @@ def test_attention_blocks_on_the_skips_and_the_ablation():
         SalientObjectNet(attention="cbamm")
 
 
+def test_encoder_features_do_not_depend_on_the_batch_from_the_start():
+    torch.manual_seed(0)
+    net = SalientObjectNet(widths=(8, 8, 16, 16, 16), frozen_blocks=5)  # no .eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for both, alone in zip(net.features(x), net.features(x[:1])):
+            torch.testing.assert_close(both[:1], alone)
+
+
 def test_frozen_blocks_and_batch_norm_in_eval():
     net = SalientObjectNet(widths=(8, 8, 16, 16, 16), frozen_blocks=3).train()
     assert not net.encoder.conv_stem.weight.requires_grad

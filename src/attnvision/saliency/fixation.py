@@ -109,9 +109,11 @@ class CentreBias(nn.Module):
 class FixationReadout(nn.Module):
     """DeepGaze II's readout and finaliser on a list of feature maps.
 
-    Each source ``i`` is standardised per channel (buffers ``mean{i}``, ``std{i}``, set
-    from training features by :meth:`set_feature_stats`), in training whole channels are
-    dropped with probability ``dropout`` (``Dropout2d``), mapped by a 1x1 convolution to
+    In training, whole channels of the encoder's activations are dropped with probability
+    ``dropout`` (``Dropout2d``: set to 0, the activation's floor, the others scaled by
+    ``1 / (1 - dropout)``); each source ``i`` is then standardised per channel (buffers
+    ``mean{i}``, ``std{i}``, set from training features by :meth:`set_feature_stats`),
+    mapped by a 1x1 convolution to
     ``first`` channels and resized bilinearly to the output grid; the sum goes through
     ``softplus -> 1x1 (hidden) -> softplus -> 1x1 (1)``, :class:`LearnedBlur`, plus
     :class:`CentreBias`, and a log-softmax over all cells.
@@ -120,7 +122,7 @@ class FixationReadout(nn.Module):
         channels: channels of each source.
         first, hidden: widths of the readout's two hidden layers.
         prior_grid: size of the centre-bias grid.
-        dropout: channel dropout on the standardised features (training only).
+        dropout: channel dropout on the encoder's activations (training only).
 
     Shapes:
         ``forward(features, size)``: ``features[i]`` ``(N, channels[i], h_i, w_i)``,
@@ -169,7 +171,7 @@ class FixationReadout(nn.Module):
                 )
             mean = getattr(self, f"mean{i}").view(1, -1, 1, 1)
             std = getattr(self, f"std{i}").view(1, -1, 1, 1)
-            y = conv(self.dropout((f.to(mean.dtype) - mean) / std))
+            y = conv((self.dropout(f.to(mean.dtype)) - mean) / std)
             if tuple(y.shape[-2:]) != tuple(size):
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
             z = y if z is None else z + y
@@ -223,6 +225,7 @@ class FixationDensityNet(nn.Module):
         channels = [self.encoder.feature_info[b]["channels"] for b in blocks]
         self.readout = FixationReadout(channels, first, hidden, prior_grid, dropout)
         self.encoder.requires_grad_(False)
+        self.encoder.eval()  # from the start, not only after .train() / .eval()
 
     def train(self, mode: bool = True) -> FixationDensityNet:
         super().train(mode)

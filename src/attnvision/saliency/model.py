@@ -64,7 +64,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 #: how the networks read an image: fixation keeps the aspect with this long side, object
 #: resizes to a fixed square (as most SOD networks do); the weights file's ``input`` wins
 DEFAULT_INPUT: dict[str, dict[str, Any]] = {
-    "fixation": {"long_side": 384},
+    "fixation": {"long_side": 512},
     "object": {"size": [320, 320]},
 }
 

@@ -108,6 +108,7 @@ class SalientObjectNet(nn.Module):
         )
         self.fuse = nn.ModuleList(_ConvBNReLU(w, w, 3) for w in ws[:-1])
         self.side = nn.ModuleList(nn.Conv2d(w, 1, 3, padding=1) for w in ws)
+        self._encoder_bn_eval()  # from the start, not only after .train() / .eval()
         self.frozen_blocks = int(frozen_blocks)
         if self.frozen_blocks > 0:
             for module in (self.encoder.conv_stem, self.encoder.bn0):
@@ -117,12 +118,15 @@ class SalientObjectNet(nn.Module):
 
     def train(self, mode: bool = True) -> SalientObjectNet:
         super().train(mode)
+        self._encoder_bn_eval()
+        return self
+
+    def _encoder_bn_eval(self) -> None:
         # batch norm on its running statistics (ImageNet's, then as fine-tuned): batches of
         # a few images give poor batch statistics
         for m in self.encoder.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eval()
-        return self
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The encoder features the decoder reads (strides 2, 4, 8, 16, 32)."""
