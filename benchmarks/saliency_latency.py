@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--kinds", nargs="+", choices=sm.KINDS, default=list(sm.KINDS))
     args = ap.parse_args(argv)
     root = os.environ.get("ATTNVISION_DATA")
     photo = Path(root or "") / "osie" / "stimuli" / "1501.jpg"
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"image {source} {image.shape[1]}x{image.shape[0]}; median of {args.repeats} calls")
     print("| kind | threads | network input | predict ms | timm encoder ms | ratio |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for kind in sm.KINDS:
+    for kind in args.kinds:
         model = sm.load_model(sm.default_weights(kind), kind)
         size = sm.input_size(image.shape[:2], model.input_spec)
         flips = 2 if model.input_spec.get("flip") else 1

@@ -27,15 +27,18 @@ negative log-likelihood of every fixation of all observers (pixel ``floor(x + 0.
 images mirrored in each batch, cosine learning rate.
 
 Object (:class:`attnvision.saliency.objects.SalientObjectNet`): images and masks resized
-to the square input, augmented per batch (flip, zoom-in crop 0.75-1, rotation +-10
-degrees, colour jitter +-30 %, grey scale 10 %), BCE + soft IoU (BASNet) on every side
-output (deep supervision), AdamW with the encoder's learning rate ``--encoder-lr-scale``
-times the decoder's, cosine schedule with warm-up, batch norm of the encoder on its
-running statistics. ``--frozen-blocks N`` keeps the stem and the first N encoder blocks
-fixed (16 = the whole Lite0 encoder).
+to the square input; ``--views`` augmented copies of each (flip, zoom-in crop 0.75-1,
+rotation +-10 degrees, colour jitter +-30 %, grey scale 10 %; seeded by ``--seed``) go
+once through the frozen part of the encoder (the stem and the first ``--frozen-blocks``
+blocks, 5 = up to stride 8; 16 = all of Lite0), whose outputs are kept (``--cache`` on
+disk); each epoch then draws one view per image, runs the rest of the encoder (fine-tuned
+at ``--encoder-lr-scale`` times the decoder's learning rate, batch norm on its running
+statistics) and the decoder, with BCE + soft IoU (BASNet; ``--loss structure``: F3Net's
+boundary-weighted version) on every side output (deep supervision); AdamW, cosine
+schedule with warm-up.
 
-Commands used for the shipped weights and the figures in BENCHMARKS.md (2 threads on 2
-shared CPU cores): see BENCHMARKS.md, "benchmarks/train_saliency.py".
+Commands used for the shipped weights and the figures in BENCHMARKS.md (one torch thread
+each on 2 shared CPU cores): see BENCHMARKS.md, "Trained saliency models".
 """
 
 from __future__ import annotations
@@ -400,6 +403,7 @@ def train_object(args: argparse.Namespace, root: Path) -> tuple[torch.nn.Module,
     config = dict(ARCH["object"])
     config["attention"] = None if args.attention == "none" else args.attention
     config["frozen_blocks"] = args.frozen_blocks
+    config["variant"] = args.variant
     if args.frozen_blocks < 1:
         raise SystemExit("--frozen-blocks must be >= 1 (the frozen part's outputs are cached)")
     net = sm.build("object", config)
@@ -418,7 +422,7 @@ def train_object(args: argparse.Namespace, root: Path) -> tuple[torch.nn.Module,
     if args.cache is not None:  # the views depend on the split, seed and frozen part only
         cached = args.cache / (
             f"sod_{args.split}_seed{args.seed}_views{args.views}_{args.input}px_"
-            f"frozen{args.frozen_blocks}.pt"
+            f"{args.variant}_frozen{args.frozen_blocks}.pt"
         )
     if cached is not None and cached.is_file():
         cache, masks = torch.load(cached, weights_only=True)
@@ -503,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("kind", choices=sm.KINDS)
     ap.add_argument("--split", choices=["select", "holdout", "all"], required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--epochs", type=int, default=None, help="fixation 40, object 40")
+    ap.add_argument("--epochs", type=int, default=None, help="fixation 40, object 25")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=None, help="fixation 2e-3, object 1e-3")
     ap.add_argument("--weight-decay", type=float, default=None, help="fixation 1e-4, object 1e-2")
@@ -534,13 +538,14 @@ def main(argv: list[str] | None = None) -> int:
         "--frozen-blocks", type=int, default=5, help="object: encoder blocks kept fixed (16: all)"
     )
     ap.add_argument("--views", type=int, default=12, help="object: augmented views per image")
+    ap.add_argument("--variant", choices=["lite0", "lite1", "lite2"], default="lite0")
     ap.add_argument("--loss", choices=["bce_iou", "structure"], default="bce_iou", help="object")
     ap.add_argument("--encoder-lr-scale", type=float, default=0.1, help="object")
     ap.add_argument("--flip-average", action="store_true", help="object: 'flip' in the input spec")
     args = ap.parse_args(argv)
     defaults = {
         "fixation": {"epochs": 40, "lr": 2e-3, "weight_decay": 1e-4, "input": 512},
-        "object": {"epochs": 40, "lr": 1e-3, "weight_decay": 1e-2, "input": 320},
+        "object": {"epochs": 25, "lr": 1e-3, "weight_decay": 1e-2, "input": 320},
     }[args.kind]
     for key, value in defaults.items():
         if getattr(args, key) is None:

@@ -90,20 +90,23 @@ def test_predict_with_shipped_weights(kind):
 
 
 def test_shipped_models_beat_the_centre_prior_on_real_images():
-    """On held-out images the networks do better than a centre prior."""
+    """Fixations: on MIT1003 photos (a dataset the OSIE-trained model never saw) the density
+    correlates with the published fixation maps far better than a centre prior. Objects:
+    on SOD images (in the shipped model's training set: a check that it learned them, the
+    holdout scores are in BENCHMARKS.md) the error is well below the centre prior's."""
     from attnvision.saliency import baselines as bl
-    from attnvision.saliency import density, metrics, sod
-    from attnvision.saliency.datasets import read_osie_fixations
+    from attnvision.saliency import metrics, sod
+    from attnvision.saliency.datasets import read_map
 
-    osie = require_data("osie")
-    fix = read_osie_fixations(osie / "fixations.mat")
+    mit = require_data("mit1003")
+    names = sorted(p.name for p in (mit / "stimuli").glob("*.jpg"))[::10]  # 10 photos
     ours, centre = [], []
-    for number in (1502, 1537, 1590):
-        img = sm.read_image(osie / "stimuli" / f"{number}.jpg")
-        fmap = density.fixation_map(fix[f"{number}.jpg"], img.shape[:2], warn=False)
-        ours.append(metrics.nss(sm.predict(img), fmap))
-        centre.append(metrics.nss(bl.center_bias(img.shape), fmap))
-    assert np.mean(ours) > np.mean(centre) + 0.5
+    for name in names:
+        img = sm.read_image(mit / "stimuli" / name)
+        gt = read_map(mit / "fixation_maps" / name)
+        ours.append(metrics.cc(sm.predict(img), gt))
+        centre.append(metrics.cc(bl.center_bias(img.shape), gt))
+    assert np.mean(ours) > np.mean(centre) + 0.1
     sod_root = require_data("sod")
     names = sorted(p.stem for p in (sod_root / "images").glob("*.jpg"))[4::5][:3]
     ours, centre = [], []
@@ -112,7 +115,7 @@ def test_shipped_models_beat_the_centre_prior_on_real_images():
         mask = sod.read_mask(sod_root / "masks" / f"{stem}.png")
         ours.append(sod.mae(sm.predict(path, "object"), mask))  # a path works too
         centre.append(sod.mae(bl.center_bias(mask.shape), mask))
-    assert np.mean(ours) < np.mean(centre) - 0.05
+    assert np.mean(ours) < np.mean(centre) - 0.1
 
 
 # ----------------------------------------------------------------------------- images

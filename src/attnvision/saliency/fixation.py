@@ -4,14 +4,16 @@ the saliency map it gives for each metric.
 :class:`FixationDensityNet` follows DeepGaze II (M. Kümmerer, T. S. A. Wallis, L. A. Gatys,
 M. Bethge, "Understanding Low- and High-Level Contributions to Fixation Prediction", ICCV
 2017, Sec. 3) on a frozen ImageNet-trained EfficientNet-Lite
-(:mod:`attnvision.saliency.encoders`): features of several encoder blocks, each
-standardised per channel and mapped by a 1x1 convolution, are upsampled to one grid
+(:mod:`attnvision.saliency.encoders`): features of several encoder blocks (with channel
+dropout in training), each standardised per channel and mapped by a 1x1 convolution, are
+upsampled to one grid
 (stride 8 of the network input) and summed; two more 1x1 convolutions with softplus give
 one value per cell, which is blurred by a Gaussian of learned width, added to a learned
 centre-bias log prior, and normalised by a softmax over all cells. The output is a log
 probability per cell; :func:`upsample_log_density` turns it into a log density over the
-image's pixels (bilinear, renormalised). Training maximises the log-likelihood of real
-fixations (``benchmarks/train_saliency.py``).
+image's pixels (bilinear, renormalised), and :func:`log_likelihoods` reads that density at
+given pixels without forming it. Training maximises the log-likelihood of real fixations
+(``benchmarks/train_saliency.py``).
 
 Because the model is a density, one map does not serve every metric: the MIT/Tuebingen
 benchmark (Kümmerer, Wallis, Bethge, "Saliency Benchmarking Made Easy", ECCV 2018;
@@ -19,7 +21,8 @@ benchmark (Kümmerer, Wallis, Bethge, "Saliency Benchmarking Made Easy", ECCV 20
 each metric on the map that maximises its expected value under the model.
 :func:`metric_map` gives them:
 
-- AUC-Judd, AUC-Borji, NSS, information gain: the density ``p`` itself.
+- AUC-Judd, AUC-Borji, NSS, information gain: the density ``p`` itself (for AUC the
+  benchmark equalises its histogram, which keeps the ranking and so the score).
 - shuffled AUC: ``log p - log p_baseline``, the log ratio to a centre-bias density
   (pysaliency's ``ShuffledAUCSaliencyMapModel``).
 - CC and KLD: the density blurred with the ground truth's Gaussian (zero padding), the
@@ -56,6 +59,7 @@ __all__ = [
     "FixationDensityNet",
     "FixationReadout",
     "LearnedBlur",
+    "log_likelihoods",
     "metric_map",
     "sim_map",
     "upsample_log_density",
@@ -385,10 +389,12 @@ def sim_map(
 
     SIM with a map ``s`` summing to 1 is ``sum_i min(s_i, e_i)`` for an empirical map ``e``
     (``fixations`` points drawn from the density, binary, blurred with ``sigma``,
-    normalised). ``E[min(s_i, e_i)]`` has derivative ``P(e_i > s_i)`` in ``s_i``, so the
-    maximiser on the simplex (a concave problem) has ``P(e_i > s_i) = lambda`` wherever
-    ``s_i > 0``: ``s_i`` is the ``(1 - lambda)`` quantile of ``e_i``, with ``lambda``
-    found by bisection so that ``sum s = 1``. The quantiles are estimated from
+    normalised; the default 140 is OSIE's mean number of fixations per image, 98,321 / 700;
+    the Tuebingen benchmark uses its datasets' counts likewise). ``E[min(s_i, e_i)]`` has
+    derivative ``P(e_i > s_i)`` in ``s_i``, so the maximiser on the simplex (a concave
+    problem) has ``P(e_i > s_i) = lambda`` wherever ``s_i > 0``: ``s_i`` is the
+    ``(1 - lambda)`` quantile of ``e_i``, with ``lambda`` found by bisection so that
+    ``sum s = 1``. The quantiles are estimated from
     ``samples`` empirical maps drawn with ``numpy.random.default_rng(seed)`` at
     ``1 / downscale`` of the resolution (area-summed density, ``sigma / downscale``);
     the result is resized back bilinearly. pysaliency reaches the same map by stochastic
