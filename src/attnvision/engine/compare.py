@@ -52,6 +52,41 @@ DEMO_DEFAULTS: dict[str, Any] = {
 MATERIALISE_BYTES = 512 * 2**20
 
 
+def compare_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    *,
+    attention: list[str] | None = None,
+    data: str | None = None,
+    distortion: str | None = None,
+    root: str | None = None,
+    epochs: int | None = None,
+    out: str | None = None,
+) -> Config:
+    """The config of an ``attnvision compare`` run: :data:`DEMO_DEFAULTS`, then the YAML
+    file ``path``, then ``overrides``, then the named options (what the command's flags
+    set). A dataset other than the built-in digits starts without distortion and copies
+    unless ``distortion`` says otherwise."""
+    from .config import load_config
+
+    extra = list(overrides or [])
+    if attention:
+        extra.append("compare.attention=[" + ",".join(attention) + "]")
+    if data:
+        extra.append(f"data.name={data}")
+        if data != "digits":
+            extra += ["data.distortion=null", "data.copies=1"]
+    if distortion:
+        extra.append(f"data.distortion={distortion}")
+    if root:
+        extra.append(f"data.root={root}")
+    if epochs is not None:
+        extra.append(f"train.epochs={epochs}")
+    if out:
+        extra.append(f"out={out}")
+    return load_config(path, extra, base=DEMO_DEFAULTS)
+
+
 @dataclass
 class ModelResult:
     """One row of the comparison."""
@@ -163,7 +198,7 @@ def _run_all(
 ) -> tuple[list[ModelResult], dict[str, list[dict[str, Any]]]]:
     from attnvision.engine.trainer import fit
     from attnvision.explain import capture
-    from attnvision.explain.plot import save_attention_grid
+    from attnvision.explain.figures import save_attention_grid
 
     results: list[ModelResult] = []
     histories: dict[str, list[dict[str, Any]]] = {}
@@ -262,7 +297,7 @@ def _write_report(
     results: list[ModelResult],
     histories: dict[str, list[dict[str, Any]]],
 ) -> None:
-    from attnvision.explain.plot import save_curves
+    from attnvision.explain.figures import save_curves
 
     save_config(config, stage / "config.yaml")
     rows = [dataclasses.asdict(r) for r in results]

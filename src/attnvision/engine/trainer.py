@@ -29,22 +29,24 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._utils import atomic_write, count_params
-from .checkpoint import load_checkpoint, load_model_state, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .config import Config, ScheduleConfig, save_config
 from .data import build_datasets, build_model, dataset_info
 from .distributed import (
     DistInfo,
+    DistributedError,
     ResumableSampler,
     all_reduce_sum,
     init_distributed,
     shutdown_distributed,
 )
-
-CHECKPOINT_NAME = "last.pt"
-
-
-class DistributedError(RuntimeError):
-    """A collective operation failed: another rank died or timed out."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE / "engine"))
+sys.path.insert(0, str(HERE.parent / "engine"))
 
 import _tiny  # noqa: E402
 

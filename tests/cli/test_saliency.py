@@ -131,7 +131,7 @@ def test_evaluate_without_fixations_uses_distribution_metrics(dataset, capsys):
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith("attnvision saliency: error:")
+    assert err[0].startswith("attnvision saliency evaluate: error:")  # names the subcommand
     return err[0]
 
 
