@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from .output import UserError, print_json, print_table
 
@@ -41,18 +42,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from attnvision.engine import CHECKPOINT_NAME, fit, load_config
 
+    if isinstance(args.resume, str) and ("=" in args.resume or Path(args.resume).is_file()):
+        args.items.append(args.resume)  # `train --resume key=value` / `--resume CONFIG`
+        args.resume = True
     path, overrides = split_config_args(args.items)
-    if args.out:
-        overrides.append(f"out={args.out}")
+    resume_dir = args.resume if isinstance(args.resume, str) else None
+    if resume_dir and args.out and Path(args.out) != Path(resume_dir):
+        raise UserError(f"--resume {resume_dir} and --out {args.out} name two run folders")
+    out = resume_dir or args.out
+    if out:
+        overrides.append(f"out={out}")
     config = load_config(path, overrides)
-    resume = args.resume or (args.auto_resume and (Path(config.out) / CHECKPOINT_NAME).is_file())
-    result = fit(config, resume=resume)
-    if result.out is not None and int(os.environ.get("RANK", "0")) == 0:
-        print(
-            f"{config.model.name} attention={config.model.attention or 'none'}: "
-            f"test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, "
-            f"{result.params:,} parameters, {result.train_seconds:.1f} s training -> {result.out}"
-        )
+    folder = Path(config.out)
+    resume = bool(args.resume) or (args.auto_resume and (folder / CHECKPOINT_NAME).is_file())
+    if resume and path is None and (folder / "config.yaml").is_file():
+        config = load_config(folder / "config.yaml", overrides)  # the run's own config
+    result = fit(config, resume=resume, force=args.force)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    for note in result.notes:
+        print(f"{args.prog}: note: {note}", file=sys.stderr)
+    chosen = f"epoch {result.epoch}, chosen by {result.chosen_by}"
+    print(
+        f"{config.model.name} attention={config.model.attention or 'none'}: "
+        f"test accuracy {result.accuracy:.4f}, loss {result.loss:.4f} ({chosen}), "
+        f"{result.params:,} parameters, {result.train_seconds:.1f} s training -> {result.out}"
+    )
     return 0
 
 
@@ -147,7 +162,18 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("items", nargs="*", metavar="CONFIG|key=value")
     p.add_argument("--out", help="run folder (same as out=DIR)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR (or OUT) from its last.pt exactly, with its own "
+        "config.yaml unless CONFIG is given",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace a run already in OUT (else an error)"
+    )
     p.add_argument(
         "--auto-resume",
         action="store_true",

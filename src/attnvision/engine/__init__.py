@@ -30,7 +30,9 @@ from .config import (
     save_config,
 )
 from .data import build_datasets, build_model
-from .trainer import DistributedError, FitResult, evaluate, fit
+from .distributed import DistributedError
+from .fit import fit
+from .trainer import FitResult, evaluate
 
 __all__ = [
     "CHECKPOINT_NAME",

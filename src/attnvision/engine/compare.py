@@ -196,7 +196,7 @@ def compare(config: Config, *, out: str | os.PathLike[str] | None = None) -> lis
 def _run_all(
     config: Config, stage: Path, train_set: Dataset, test_set: Dataset
 ) -> tuple[list[ModelResult], dict[str, list[dict[str, Any]]]]:
-    from attnvision.engine.trainer import fit
+    from attnvision.engine.fit import fit
     from attnvision.explain import capture
     from attnvision.explain.figures import save_attention_grid
 

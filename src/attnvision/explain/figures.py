@@ -108,30 +108,28 @@ def save_curves(
     *,
     dpi: int = 90,
 ) -> Path:
-    """Write training curves: train loss and test accuracy per epoch, one line per run.
+    """Write training curves: train loss and validation accuracy per epoch, one line per run.
 
     Args:
-        histories: ``{label: [{"epoch", "train_loss", "test_acc", ...}, ...]}`` (the
-            ``history`` of :class:`attnvision.engine.FitResult`).
+        histories: ``{label: [{"epoch", "train_loss", "val_acc", ...}, ...]}`` (the
+            ``history`` of :class:`attnvision.engine.FitResult`); epochs without a
+            validation accuracy (NaN) leave the accuracy panel empty.
     """
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     for label, rows in histories.items():
         epochs = [r["epoch"] for r in rows]
         ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o", ms=3, label=label)
-        ax_acc.plot(epochs, [100 * r["test_acc"] for r in rows], marker="o", ms=3, label=label)
+        ax_acc.plot(epochs, [100 * r["val_acc"] for r in rows], marker="o", ms=3, label=label)
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("train loss")
     ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_ylabel("validation accuracy (%)")
     ax_acc.legend(fontsize=7)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path, dpi)
-
-
-# --------------------------------------------------------------------------- more pictures
 
 
 def save_overlay(
