@@ -27,12 +27,28 @@ def data_root(required: bool = False) -> Path | None:
     return None
 
 
+def umask() -> int:
+    """The process's file-creation mask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_private_dir(parent: str | os.PathLike[str], name: str) -> Path:
+    """A new temporary folder ``parent/.<name>.XXXX.tmp`` with the umask's permissions
+    (``tempfile.mkdtemp`` makes it 0700), to be renamed into place when complete."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent))
+    folder.chmod(0o777 & ~umask())
+    return folder
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Any:
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
     A crash or an exception leaves any earlier ``path`` untouched and removes the
-    temporary file.
+    temporary file. The file gets the permissions of a plain ``open`` under the current
+    umask (0644 under umask 022), not the temporary file's 0600.
 
     Example:
         >>> with atomic_write("out.json", "w") as f:  # doctest: +SKIP
@@ -42,6 +58,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import print_table, warn
+from .output import print_json, print_table, warn
 
 #: dataset figures of ``sod evaluate``'s table: key, column title
 SOD_COLUMNS = (
@@ -88,22 +88,35 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     for problem in result.skipped:
         warn(args.prog, f"skipped {problem}")
+    if result.dropped_fixations:
+        warn(args.prog, f"dropped {result.dropped_fixations} fixations outside their image")
+    written = result.write(args.out) if args.out else None
+    if args.json:
+        print_json(result.summary())
+        return 0
     print_table(
         ["metric", "mean", "images"],
         [(m, result.results[m], result.counts[m]) for m in result.metrics],
     )
-    if result.dropped_fixations:
-        warn(args.prog, f"dropped {result.dropped_fixations} fixations outside their image")
-    if args.out:
-        print(f"wrote {result.write(args.out)}")
+    if written is not None:
+        print(f"wrote {written}")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from attnvision.saliency.folders import write_predictions
 
-    write_predictions(args.images, args.out, kind=args.kind, weights=args.weights)
-    print(f"wrote {len(args.images)} {args.kind} maps to {args.out} (.png, .npy, _overlay.png)")
+    done = write_predictions(
+        args.images,
+        args.out,
+        kind=args.kind,
+        weights=args.weights,
+        overlay=args.overlay or args.colorbar,
+        colorbar=args.colorbar,
+        show_progress=not args.quiet,
+    )
+    extra = f", {len(done.overlays)} overlays in {args.out}/overlays" if done.overlays else ""
+    print(f"wrote {len(done.maps)} {args.kind} maps to {args.out} (.png, .npy){extra}")
     return 0
 
 
@@ -120,6 +133,10 @@ def _cmd_sod_evaluate(args: argparse.Namespace) -> int:
     )
     for problem in result.skipped:
         warn(args.prog, f"skipped {problem}")
+    written = result.write(args.out) if args.out else None
+    if args.json:
+        print_json(result.summary())
+        return 0
     print_table(
         ["model", "images", *(title for _, title in SOD_COLUMNS)],
         [
@@ -127,8 +144,8 @@ def _cmd_sod_evaluate(args: argparse.Namespace) -> int:
             for run in result.runs
         ],
     )
-    if args.out:
-        print(f"wrote {result.write(args.out)}")
+    if written is not None:
+        print(f"wrote {written}")
     return 0
 
 
@@ -195,6 +212,9 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0, help="seed of AUC-Borji / shuffled AUC")
     e.add_argument("--one-based", action="store_true", help="CSV/JSON coordinates are 1-based")
     e.add_argument("--quiet", action="store_true", help="no progress")
+    e.add_argument(
+        "--json", action="store_true", help="print one JSON document (figures per metric)"
+    )
     e.set_defaults(func=_cmd_evaluate, prog=e.prog)
 
 
@@ -202,16 +222,28 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     pr = commands.add_parser(
         "predict",
         help="saliency maps from the trained networks shipped with attnvision",
-        description="Predict a saliency map for each IMAGE with the network shipped in "
-        "attnvision/weights (or --weights): --kind fixation (where people look; trained on "
-        "OSIE) or object (salient-object probability; trained on SOD). Writes "
-        "OUT/<image>.png (0..255 at the image's size), OUT/<image>.npy (float 0..1) and "
-        "OUT/<image>_overlay.png.",
+        description="Predict a saliency map for each IMAGE (files, or folders of images) with "
+        "the network shipped in attnvision/weights (or --weights): --kind fixation (where "
+        "people look; trained on OSIE) or object (salient-object probability; trained on "
+        "SOD). Writes OUT/<image>.png (0..255 at the image's size) and OUT/<image>.npy "
+        "(float 0..1), which saliency evaluate and sod evaluate read as they are; with "
+        "--overlay also OUT/overlays/<image>.png (the map over the image, at its size).",
     )
-    pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
-    pr.add_argument("--kind", choices=["fixation", "object"], default="fixation")
+    pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders")
+    pr.add_argument(
+        "--kind",
+        choices=["fixation", "object"],
+        default="fixation",
+        help="fixation: where people look (density scaled to max 1); object: salient-object "
+        "probability (default fixation)",
+    )
     pr.add_argument("--out", required=True, help="output folder")
     pr.add_argument("--weights", help="other weights (a file written by save_weights)")
+    pr.add_argument("--overlay", action="store_true", help="also write OUT/overlays/<image>.png")
+    pr.add_argument(
+        "--colorbar", action="store_true", help="overlays with a colour bar (implies --overlay)"
+    )
+    pr.add_argument("--quiet", action="store_true", help="no progress")
     pr.set_defaults(func=_cmd_predict, prog=pr.prog)
 
 
@@ -241,6 +273,9 @@ def _add_sod(sub: argparse._SubParsersAction) -> None:
         help="evaluate the matched pairs when names do not match (they are still listed)",
     )
     e.add_argument("--quiet", action="store_true", help="no progress")
+    e.add_argument(
+        "--json", action="store_true", help="print one JSON document (dataset figures per model)"
+    )
     e.set_defaults(func=_cmd_sod_evaluate, prog=e.prog)
 
 

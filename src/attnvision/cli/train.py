@@ -17,10 +17,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from attnvision.layers import list_attention
     from attnvision.models import list_models
 
+    shown = {}
     if args.what in ("all", "models"):
-        print("models:", ", ".join(list_models()))
+        shown["models"] = list_models()
     if args.what in ("all", "attention", "blocks"):
-        print("attention:", ", ".join(list_attention()))
+        shown["attention"] = list_attention()
+    if args.json:
+        print_json(shown)
+        return 0
+    for key, names in shown.items():
+        print(f"{key}:", ", ".join(names))
     return 0
 
 
@@ -111,6 +117,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         threads=args.threads,
     )
+    if args.json:
+        print_json(
+            {
+                "input": list(shape),
+                "threads": args.threads,
+                "rows": [{"what": label, **r} for label, r in rows],
+            }
+        )
+        return 0
     print_table(
         ["what", "params", "MFLOPs", "latency ms"],
         [
@@ -148,6 +163,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "what", nargs="?", default="all", choices=["all", "models", "attention", "blocks"]
     )
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_cmd_list, prog=p.prog)
 
     p = sub.add_parser(
@@ -202,9 +218,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attention", default="none,se,eca,cbam", help="comma-separated names")
     p.add_argument("--block", help="comma-separated attention blocks to bench instead")
     p.add_argument("--input", default="1,1,60,60", help="input shape N,C,H,W")
-    p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--num-classes", type=int, default=10, help="classes of the models (default 10)")
+    p.add_argument(
+        "--repeats", type=int, default=20, help="timed forward passes per latency (median)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch threads while timing (default: torch's)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_cmd_bench, prog=p.prog)
 
     p = sub.add_parser(

@@ -21,7 +21,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from .._utils import atomic_write
+from .._utils import atomic_write, make_private_dir
 from .bench import count_flops, count_params, measure_latency
 from .config import Config, save_config
 from .data import build_datasets, dataset_info, resolve_builder
@@ -182,7 +181,7 @@ def compare(config: Config, *, out: str | os.PathLike[str] | None = None) -> lis
     dataset_info(train_set)  # checks the item format early
     train_set, test_set = materialise(train_set), materialise(test_set)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    stage = make_private_dir(out.parent, out.name)
     try:
         results, histories = _run_all(config, stage, train_set, test_set)
         _write_report(config, stage, results, histories)

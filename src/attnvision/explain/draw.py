@@ -6,7 +6,9 @@
   size): heat maps upsampled to the image and min-max scaled to ``[0, 1]``;
 - :func:`draw_overlay` (also exported as ``overlay``): an image with a heat map on top, on
   a matplotlib axes;
-- :func:`save_figure`: a figure written as PNG atomically.
+- :func:`save_figure`: a figure written as PNG atomically;
+- :func:`overlay_pixels`: an image with a heat map blended over it, as pixels at the
+  image's own size (no figure, no fonts: what ``saliency predict --overlay`` writes).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .._utils import atomic_write
 
 __all__ = [
     "as_display_image",
+    "overlay_pixels",
     "draw_overlay",
     "heat_to_size",
     "pyplot",
@@ -128,3 +131,50 @@ def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int) -> Path:
 def short_label(name: str, limit: int = 22) -> str:
     """``name`` shortened from the left to ``limit`` characters (``...`` in front)."""
     return name if len(name) <= limit else "..." + name[-(limit - 3) :]
+
+
+def overlay_pixels(
+    image: Any,
+    heat: Any,
+    *,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    colorbar: bool = False,
+) -> np.ndarray:
+    """``image`` with ``heat`` blended over it: ``(H, W, 3)`` uint8 at the image's size.
+
+    ``out = (1 - alpha) * image + alpha * cmap(heat)`` with ``heat`` upsampled to the image
+    and min-max scaled (:func:`heat_to_size`). With ``colorbar``, a strip showing the
+    colormap from 0 (bottom) to 1 (top) is added on the right (width ``max(8, W // 32)``
+    plus a gap of the same width), so the output is wider than the image.
+
+    Args:
+        image: see :func:`as_display_image` (uint8 or ``[0, 1]``; grey is drawn as grey).
+        heat: a 2-D map of any size.
+        alpha: opacity of the heat map in ``[0, 1]``.
+        cmap: a matplotlib colormap name.
+
+    Raises:
+        ValueError: ``alpha`` outside ``[0, 1]``, an unknown colormap, bad shapes.
+    """
+    import matplotlib
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha expected in [0, 1], got {alpha}")
+    try:
+        colormap = matplotlib.colormaps[cmap]
+    except KeyError:
+        raise ValueError(f"unknown colormap {cmap!r}") from None
+    arr = as_display_image(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    h, w = arr.shape[:2]
+    colours = colormap(heat_to_size(heat, (h, w)))[..., :3]
+    out = (1.0 - alpha) * arr + alpha * colours
+    if colorbar:
+        bar = max(8, w // 32)
+        ramp = colormap(np.linspace(1.0, 0.0, h))[:, :3]  # top = 1
+        strip = np.ones((h, 2 * bar, 3))
+        strip[:, bar:] = ramp[:, None, :]
+        out = np.concatenate([out, strip], axis=1)
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)

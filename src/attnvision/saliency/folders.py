@@ -35,6 +35,7 @@ __all__ = [
     "evaluate_folders",
     "evaluate_sod_folders",
     "image_sizes",
+    "image_inputs",
     "write_density_maps",
     "write_predictions",
 ]
@@ -203,20 +204,25 @@ class FolderEvaluation:
     skipped: list[str]
     dropped_fixations: int = 0
 
+    def summary(self) -> dict[str, Any]:
+        """The dataset figures as plain data: sources, metrics, means, counts, unmatched
+        names (what ``--json`` prints)."""
+        return {
+            **self.sources,
+            "metrics": list(self.metrics),
+            "results": self.results,
+            "counts": self.counts,
+            **self.unmatched,
+            "dropped_fixations": self.dropped_fixations,
+        }
+
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write ``.json`` (everything) or ``.csv`` (one row per image and a ``(mean)`` row),
         atomically."""
         out = _check_out_suffix(path)
         assert out is not None
         if out.suffix.lower() == ".json":
-            payload = {
-                **self.sources,
-                "metrics": list(self.metrics),
-                "results": self.results,
-                "counts": self.counts,
-                **self.unmatched,
-                "per_image": self.per_image,
-            }
+            payload = {**self.summary(), "per_image": self.per_image}
             with atomic_write(out, "w") as handle:
                 json.dump(payload, handle, indent=1, allow_nan=True)
             return out
@@ -391,6 +397,22 @@ class SODFolderEvaluation:
     runs: list[dict[str, Any]]
     skipped: list[str]
 
+    def summary(self) -> dict[str, Any]:
+        """The dataset figures per model as plain data, without curves and per-image
+        figures (what ``--json`` prints)."""
+        from .sod import SCALAR_KEYS
+
+        return {
+            "mask_dir": self.mask_dir,
+            "models": [
+                {
+                    **{k: v for k, v in run.items() if k not in ("results", "per_image")},
+                    "results": {key: run["results"][key] for key in SCALAR_KEYS},
+                }
+                for run in self.runs
+            ],
+        }
+
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write ``.json`` (dataset figures, 256-threshold curves, per-image figures) or
         ``.csv`` (one row per image and a ``(dataset)`` row per model), atomically."""
@@ -506,40 +528,103 @@ def evaluate_sod_folders(
 # --------------------------------------------------------------------------- predictions
 
 
+def image_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Image files from files and folders (a folder gives its images with the suffixes of
+    :data:`STIMULUS_SUFFIXES`, sorted, not recursing; hidden files skipped).
+
+    Raises:
+        FileNotFoundError: a path that does not exist. ValueError: a folder without
+            images, or two inputs with the same name (their maps would collide).
+    """
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            images = [
+                p
+                for p in sorted(path.iterdir())
+                if p.is_file() and p.suffix.lower() in STIMULUS_SUFFIXES and p.name[0] != "."
+            ]
+            if not images:
+                raise ValueError(
+                    f"expected images ({', '.join(STIMULUS_SUFFIXES)}) in {path}, found none"
+                )
+            found += images
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"image not found: {path}")
+    stems: dict[str, Path] = {}
+    for path in found:
+        if path.stem in stems:
+            raise ValueError(
+                f"two images would write the same map {path.stem!r}: {stems[path.stem]} and {path}"
+            )
+        stems[path.stem] = path
+    return found
+
+
+@dataclass
+class PredictionsWritten:
+    """What :func:`write_predictions` wrote: ``maps`` (PNG, and ``.npy`` beside them) and
+    ``overlays`` (in the ``overlays`` subfolder)."""
+
+    maps: list[Path] = field(default_factory=list)
+    overlays: list[Path] = field(default_factory=list)
+
+
 def write_predictions(
     images: list[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
     kind: str = "fixation",
     weights: str | os.PathLike[str] | None = None,
-) -> list[Path]:
-    """Predict a map for each image file with :func:`attnvision.saliency.predict` and write
-    ``out_dir/<image>.png`` (0..255 at the image's size), ``<image>.npy`` (float 0..1) and
-    ``<image>_overlay.png``. Every image is read before anything is written.
+    overlay: bool = False,
+    colorbar: bool = False,
+    show_progress: bool = False,
+) -> PredictionsWritten:
+    """Predict a map for each image with :func:`attnvision.saliency.predict` and write
+    ``out_dir/<image>.png`` (0..255 at the image's size) and ``<image>.npy`` (float 0..1),
+    where ``saliency evaluate`` / ``sod evaluate`` read them; with ``overlay``, also
+    ``out_dir/overlays/<image>.png``: the map blended over the image at its own size
+    (:func:`attnvision.explain.draw.overlay_pixels`, with a colour bar if ``colorbar``).
 
-    Returns:
-        The paths written.
+    Args:
+        images: image files and folders of images (:func:`image_inputs`).
+
+    Raises:
+        FileNotFoundError / ValueError: a missing or unreadable image or weights file (every
+            image's header is read before anything is written).
     """
     from PIL import Image
 
-    from .._utils import read_image
-    from ..explain.figures import save_overlay
+    from .._utils import open_image, read_image
+    from ..explain.draw import overlay_pixels
     from .model import predict
 
     if weights is not None and not Path(weights).is_file():
         raise FileNotFoundError(f"weights file not found: {weights}")
-    loaded = [(Path(p), read_image(p)) for p in images]
+    paths = image_inputs(images)
+    for path in paths:  # fail on an unreadable file before writing anything
+        with open_image(path):
+            pass
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path, rgb in loaded:
+    written = PredictionsWritten()
+    for path in progress(paths, desc="predict", unit="img", enabled=show_progress):
+        rgb = read_image(path)
         sal = predict(rgb, kind, weights=weights)
         png = Image.fromarray(np.round(sal * 255.0).astype(np.uint8))
-        written.append(
+        written.maps.append(
             atomic_save(out / f"{path.stem}.png", lambda f, png=png: png.save(f, format="PNG"))
         )
-        written.append(atomic_save(out / f"{path.stem}.npy", lambda f, m=sal: np.save(f, m)))
-        written.append(
-            save_overlay(out / f"{path.stem}_overlay.png", rgb, sal, title=f"{kind} saliency")
-        )
+        atomic_save(out / f"{path.stem}.npy", lambda f, m=sal: np.save(f, m))
+        if overlay:
+            pixels = Image.fromarray(overlay_pixels(rgb, sal, colorbar=colorbar))
+            written.overlays.append(
+                atomic_save(
+                    out / "overlays" / f"{path.stem}.png",
+                    lambda f, im=pixels: im.save(f, format="PNG"),
+                )
+            )
     return written
