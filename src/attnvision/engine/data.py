@@ -247,4 +247,12 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
         if key in params:
             kwargs.setdefault(key, in_channels)
             break
-    return builder(**kwargs)
+    model = builder(**kwargs)
+    if cfg.transformer is not None:
+        from attnvision.models.spatial import TransformerFront
+
+        try:
+            model = TransformerFront(model, in_channels, **cfg.transformer)
+        except TypeError as exc:
+            raise ValueError(f"model.transformer: {exc}") from None
+    return model
