@@ -254,9 +254,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seeds", type=int, help="runs per row (initialisation and data order; default 3)"
     )
-    p.add_argument(
-        "--workers", type=int, help="training processes at once (default: one per CPU)"
-    )
+    p.add_argument("--workers", type=int, help="training processes at once (default: one per CPU)")
     p.add_argument(
         "--force", action="store_true", help="replace a report already in OUT (else an error)"
     )
