@@ -178,3 +178,16 @@ def test_non_floating_input_is_named(name: str) -> None:
     with pytest.raises((TypeError, ValueError)) as info:
         block(torch.ones(2, C, 8, 8, dtype=torch.int64))
     assert "int64" in str(info.value), str(info.value)
+
+
+def test_one_name_table_serves_the_registry_and_the_package_exports() -> None:
+    import attnvision.layers as layers
+    from attnvision.layers import get_attention_class
+    from attnvision.layers.registry import builtin_classes
+
+    classes = builtin_classes()
+    for name in NAMES:
+        cls = get_attention_class(name)
+        assert classes[cls.__name__] == cls.__module__.rsplit(".", 1)[-1]
+        assert getattr(layers, cls.__name__) is cls and cls.__name__ in layers.__all__
+    assert len(classes) == len(NAMES)  # every exported class is registered under one name

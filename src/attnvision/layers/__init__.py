@@ -12,22 +12,16 @@ import importlib
 from typing import Any
 
 from ._utils import make_divisible
-from .registry import create_attention, get_attention_class, list_attention, register_attention
+from .registry import (
+    builtin_classes,
+    create_attention,
+    get_attention_class,
+    list_attention,
+    register_attention,
+)
 
-# public class name -> family module (imported lazily)
-_CLASSES = {
-    "SqueezeExcite": "se",
-    "EfficientChannelAttn": "eca",
-    "SelectiveKernel": "sk",
-    "CBAM": "cbam",
-    "ChannelGate": "cbam",
-    "SpatialGate": "cbam",
-    "BAM": "bam",
-    "CoordAttention": "coordatt",
-    "GlobalContext": "gc",
-    "ResidualAttentionUnit": "residual_attention",
-    "SpatialTransformer": "stn",
-}
+# public class name -> family module (imported lazily), from the registry's one table
+_CLASSES = builtin_classes()
 
 __all__ = [
     "create_attention",
