@@ -3,7 +3,10 @@
 ``create_attention(name, channels, **options)`` builds any of them by name;
 ``list_attention()`` lists the names. Blocks keep timm's constructor arguments and
 compute their maps in a submodule named ``gate`` so :func:`attnvision.explain.capture`
-can record them.
+can record them, and take ``device=`` / ``dtype=`` as ``torch.nn`` layers do. A block that
+computes the identity when freshly built says so with ``starts_as_identity = True`` (GC
+with additive fusion, the spatial transformer); :func:`attnvision.models.attach` wraps
+the others so they start as the identity.
 """
 
 from __future__ import annotations

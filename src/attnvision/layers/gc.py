@@ -151,6 +151,8 @@ class GlobalContext(nn.Module):
         self.channels = channels
         self.rd_channels = int(rd_channels)
         self.init_last_zero = init_last_zero
+        #: additive fusion alone starts as the identity (its last conv is zero)
+        self.starts_as_identity = fuse_add and not fuse_scale
         self._owner = f"GlobalContext(channels={channels})"
 
         dd = factory_kwargs(device, dtype)

@@ -342,6 +342,8 @@ class SpatialTransformer(nn.Module):
             out_size = (out_size, out_size)
         self.channels = channels
         self.transform = transform
+        #: the identity transform at the start (to the sampler's interpolation rounding)
+        self.starts_as_identity = float(init_scale) == 1.0 and out_size is None
         self.out_size = [int(s) for s in out_size] if out_size is not None else [0, 0]
         self.loc = Localisation(
             channels,

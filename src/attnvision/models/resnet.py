@@ -17,13 +17,8 @@ Attention sits where the papers put it:
 
 Named variants, one documented function each (as torchvision's ``models/resnet.py``):
 ``resnet18/34/50/101/152``, ``resnext50_32x4d``, ``resnext101_32x8d``,
-``wide_resnet50_2``, ``wide_resnet101_2``, ``se_resnet50/101/152``,
-``cbam_resnet50/101``, ``eca_resnet50/101`` and ``bam_resnet50``. SE uses reduction ``r = 16`` on
-``C / 16`` hidden units; the SE-ResNet-50 count of the paper (28.088M) is reproduced with
-``rd_divisor=1`` (every ``C / 16`` of ResNet-50 is already a multiple of 8, so the
-block default gives the same count; the variant passes ``rd_divisor=1`` to stay exact
-for any width). ECA-Net uses its adaptive kernel size (``k = 3`` for 256 channels, ...)
-from the block defaults.
+``wide_resnet50_2``, ``wide_resnet101_2``; the attention variants (``se_resnet50`` ...)
+are in :mod:`attnvision.models.resnet_attention`.
 """
 
 from __future__ import annotations
@@ -48,12 +43,7 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "ResNet",
-    "bam_resnet50",
     "build_resnet",
-    "cbam_resnet50",
-    "cbam_resnet101",
-    "eca_resnet50",
-    "eca_resnet101",
     "resnet18",
     "resnet34",
     "resnet50",
@@ -61,9 +51,6 @@ __all__ = [
     "resnet152",
     "resnext50_32x4d",
     "resnext101_32x8d",
-    "se_resnet50",
-    "se_resnet101",
-    "se_resnet152",
     "wide_resnet50_2",
     "wide_resnet101_2",
 ]
@@ -369,285 +356,74 @@ def build_resnet(
     )
 
 
-def _with_block(
-    name: str,
-    depth: int,
-    attention: str,
-    defaults: Mapping[str, Any],
-    num_classes: int,
-    attention_options: Mapping[str, Any] | None,
-    kwargs: dict[str, Any],
-) -> ResNet:
-    """Build a named attention variant: ``defaults`` are the paper's block options,
-    ``attention_options`` override them key by key; another ``attention=`` is refused."""
-    if "attention" in kwargs:
-        raise TypeError(
-            f"{name} has attention={attention!r} built in; "
-            f"use create_model('resnet{depth}', attention=...) for another block"
-        )
-    return build_resnet(
-        depth,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        default_options=defaults,
-        **kwargs,
-    )
-
-
-#: SE: r = 16 (Hu et al. 2018, Sec. 6.1), hidden width exactly C / 16.
-SE_OPTIONS: dict[str, Any] = {"rd_ratio": 1.0 / 16, "rd_divisor": 1}
-#: CBAM: r = 16 and a 7x7 spatial kernel (Woo et al. 2018, Sec. 4).
-CBAM_OPTIONS: dict[str, Any] = {"rd_ratio": 1.0 / 16, "rd_divisor": 1}
-#: ECA: the adaptive kernel size from C (Wang et al. 2020, Eq. 12), the block's defaults.
-ECA_OPTIONS: dict[str, Any] = {}
-
 # Plain ResNets, ResNeXts and Wide ResNets; ``attention=`` adds a block to every residual
 # branch (``"bam"``: between the stages).
 
 
 @register_model()
-def resnet18(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
-    """ResNet-18 (He et al. 2016, Table 1; 11.69M parameters), torchvision's layout."""
-    return build_resnet(
-        18,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+def resnet18(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-18 (He et al. 2016, Table 1; 11.69M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(18, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet34(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
-    """ResNet-34 (He et al. 2016, Table 1; 21.80M parameters), torchvision's layout."""
-    return build_resnet(
-        34,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+def resnet34(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-34 (He et al. 2016, Table 1; 21.80M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(34, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet50(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
-    """ResNet-50 (He et al. 2016, Table 1; 25.56M parameters), torchvision's layout."""
-    return build_resnet(
-        50,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+def resnet50(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-50 (He et al. 2016, Table 1; 25.56M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(50, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet101(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
-    """ResNet-101 (He et al. 2016, Table 1; 44.55M parameters), torchvision's layout."""
-    return build_resnet(
-        101,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+def resnet101(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-101 (He et al. 2016, Table 1; 44.55M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(101, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet152(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
-    """ResNet-152 (He et al. 2016, Table 1; 60.19M parameters), torchvision's layout."""
-    return build_resnet(
-        152,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+def resnet152(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-152 (He et al. 2016, Table 1; 60.19M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(152, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnext50_32x4d(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
-    """ResNeXt-50 32x4d (Xie et al. 2017; 25.03M parameters), torchvision's layout."""
+def resnext50_32x4d(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNeXt-50 32x4d (Xie et al. 2017; 25.03M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
     kwargs = {"groups": 32, "width_per_group": 4, **kwargs}
-    return build_resnet(
-        50,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    return build_resnet(50, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnext101_32x8d(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
-    """ResNeXt-101 32x8d (Xie et al. 2017; 88.79M parameters), torchvision's layout."""
+def resnext101_32x8d(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNeXt-101 32x8d (Xie et al. 2017; 88.79M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
     kwargs = {"groups": 32, "width_per_group": 8, **kwargs}
-    return build_resnet(
-        101,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    return build_resnet(101, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def wide_resnet50_2(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
+def wide_resnet50_2(num_classes: int = 1000, **kwargs: Any) -> ResNet:
     """Wide ResNet-50-2 (Zagoruyko and Komodakis 2016; bottlenecks twice as wide; 68.88M
-    parameters), torchvision's layout."""
+    parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
     kwargs = {"width_per_group": 128, **kwargs}
-    return build_resnet(
-        50,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    return build_resnet(50, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def wide_resnet101_2(
-    num_classes: int = 1000,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> ResNet:
+def wide_resnet101_2(num_classes: int = 1000, **kwargs: Any) -> ResNet:
     """Wide ResNet-101-2 (Zagoruyko and Komodakis 2016; 126.89M parameters), torchvision's
-    layout."""
+    layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
     kwargs = {"width_per_group": 128, **kwargs}
-    return build_resnet(
-        101,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
-
-
-# Named attention variants: the block and its options follow each paper;
-# ``attention_options=`` overrides the options key by key.
-
-
-@register_model()
-def se_resnet50(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """SE-ResNet-50 (Hu et al. 2018; 28.09M parameters, the paper's count): SE (``r = 16``) on every
-    residual branch."""
-    return _with_block("se_resnet50", 50, "se", SE_OPTIONS, num_classes, attention_options, kwargs)
-
-
-@register_model()
-def se_resnet101(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """SE-ResNet-101 (Hu et al. 2018; 49.33M parameters): SE (``r = 16``) on every
-    residual branch."""
-    return _with_block(
-        "se_resnet101", 101, "se", SE_OPTIONS, num_classes, attention_options, kwargs
-    )
-
-
-@register_model()
-def se_resnet152(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """SE-ResNet-152 (Hu et al. 2018; 66.82M parameters): SE (``r = 16``) on every
-    residual branch."""
-    return _with_block(
-        "se_resnet152", 152, "se", SE_OPTIONS, num_classes, attention_options, kwargs
-    )
-
-
-@register_model()
-def cbam_resnet50(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """ResNet-50 + CBAM (Woo et al. 2018; 28.09M parameters): channel (``r = 16``)
-    then spatial (7x7) attention on every residual branch."""
-    return _with_block(
-        "cbam_resnet50", 50, "cbam", CBAM_OPTIONS, num_classes, attention_options, kwargs
-    )
-
-
-@register_model()
-def cbam_resnet101(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """ResNet-101 + CBAM (Woo et al. 2018; 49.33M parameters): channel (``r = 16``)
-    then spatial (7x7) attention on every residual branch."""
-    return _with_block(
-        "cbam_resnet101", 101, "cbam", CBAM_OPTIONS, num_classes, attention_options, kwargs
-    )
-
-
-@register_model()
-def eca_resnet50(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """ECA-Net-50 (Wang et al. 2020; 25.56M parameters): ECA with the adaptive
-    kernel size on every residual branch."""
-    return _with_block(
-        "eca_resnet50", 50, "eca", ECA_OPTIONS, num_classes, attention_options, kwargs
-    )
-
-
-@register_model()
-def eca_resnet101(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """ECA-Net-101 (Wang et al. 2020; 44.55M parameters): ECA with the adaptive
-    kernel size on every residual branch."""
-    return _with_block(
-        "eca_resnet101", 101, "eca", ECA_OPTIONS, num_classes, attention_options, kwargs
-    )
-
-
-@register_model()
-def bam_resnet50(
-    num_classes: int = 1000, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ResNet:
-    """ResNet-50 + BAM (Park et al. 2018, Fig. 1; 25.92M parameters): BAM at the three stage
-    bottlenecks."""
-    return _with_block("bam_resnet50", 50, "bam", {}, num_classes, attention_options, kwargs)
+    return build_resnet(101, num_classes=num_classes, **kwargs)

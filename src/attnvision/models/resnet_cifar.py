@@ -257,93 +257,43 @@ def _with_block(
 
 
 @register_model()
-def resnet20(
-    num_classes: int = 10,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> CifarResNet:
+def resnet20(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
     """ResNet-20 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.27M
-    parameters), option-A shortcuts."""
-    return build_cifar_resnet(
-        20,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(20, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet32(
-    num_classes: int = 10,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> CifarResNet:
+def resnet32(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
     """ResNet-32 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.46M
-    parameters), option-A shortcuts."""
-    return build_cifar_resnet(
-        32,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(32, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet44(
-    num_classes: int = 10,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> CifarResNet:
+def resnet44(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
     """ResNet-44 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.66M
-    parameters), option-A shortcuts."""
-    return build_cifar_resnet(
-        44,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(44, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet56(
-    num_classes: int = 10,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> CifarResNet:
+def resnet56(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
     """ResNet-56 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.85M
-    parameters), option-A shortcuts."""
-    return build_cifar_resnet(
-        56,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(56, num_classes=num_classes, **kwargs)
 
 
 @register_model()
-def resnet110(
-    num_classes: int = 10,
-    attention: Attention = None,
-    attention_options: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> CifarResNet:
+def resnet110(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
     """ResNet-110 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 1.73M
-    parameters), option-A shortcuts."""
-    return build_cifar_resnet(
-        110,
-        num_classes=num_classes,
-        attention=attention,
-        attention_options=attention_options,
-        **kwargs,
-    )
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(110, num_classes=num_classes, **kwargs)
 
 
 # Named attention variants: the block's defaults, ``attention_options=`` overrides them.
