@@ -47,6 +47,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from attnvision._utils import count_params
 from attnvision.models import attach
 from attnvision.models.attach import attached_blocks
 from models import time_once  # benchmarks/models.py
@@ -80,10 +81,6 @@ FAMILIES: dict[str, tuple[Callable[[], nn.Module], bool]] = {
 }
 
 
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def flops(model: nn.Module, size: int = 224) -> int:
     with FlopCounterMode(display=False) as counter:
         model(torch.empty(1, 3, size, size, device="meta"))
@@ -109,12 +106,12 @@ def costs(args: argparse.Namespace) -> None:
     for family in args.families:
         build, replace = FAMILIES[family]
         base_meta = _meta(build)
-        p0, f0 = n_params(base_meta), flops(base_meta)
+        p0, f0 = count_params(base_meta), flops(base_meta)
         torch.manual_seed(0)
         original = build().eval()
         for attention in args.attention:
             meta = attach(copy.deepcopy(base_meta), attention, replace=replace)
-            p1, f1 = n_params(meta), flops(meta)
+            p1, f1 = count_params(meta), flops(meta)
             attached = attach(copy.deepcopy(original), attention, replace=replace).eval()
             pair = {"original": original, "attached": attached}
             for m in pair.values():  # warm-up
@@ -154,7 +151,7 @@ def papers() -> None:
     for label, model, base, p_paper, f_paper in rows:
         f, fb = flops(model), flops(base)
         print(
-            f"| {label} | {n_params(model) / 1e6:.3f} | {p_paper} | {f / 2e9:.3f} "
+            f"| {label} | {count_params(model) / 1e6:.3f} | {p_paper} | {f / 2e9:.3f} "
             f"| x{f / fb:.4f} | {f_paper} |"
         )
 

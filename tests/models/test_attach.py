@@ -15,13 +15,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import attnvision as av
+from attnvision._utils import count_params
 from attnvision.explain import capture
 from attnvision.models import create_model
 from attnvision.models.attach import attach, attached_blocks, load_original
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def flops(model: nn.Module, size: int = 224) -> int:
@@ -63,7 +60,7 @@ def test_torchvision_resnet50_se_paper_form_equals_our_se_resnet50():
     with torch.device("meta"):
         theirs = attach(torchvision.models.resnet50(), "se", identity_init=False)
         ours = create_model("se_resnet50")
-    assert n_params(theirs) == n_params(ours) == 28_088_024
+    assert count_params(theirs) == count_params(ours) == 28_088_024
     assert {k: v.shape for k, v in theirs.state_dict().items()} == {
         k: v.shape for k, v in ours.state_dict().items()
     }
@@ -142,7 +139,7 @@ def test_timm_resnet_uses_its_attention_slot():
     with torch.device("meta"):
         se50 = attach(timm.create_model("resnet50"), "se", identity_init=False)
         ref = timm.create_model("seresnet50")
-    assert n_params(se50) == n_params(ref) == 28_088_024
+    assert count_params(se50) == count_params(ref) == 28_088_024
     assert set(se50.state_dict()) == set(ref.state_dict())  # timm's SE weights load
     with pytest.raises(ValueError, match=r"already has attention \(SEModule\) at 16 of its 16"):
         attach(ref, "eca")
@@ -152,7 +149,7 @@ def test_our_resnets_and_the_public_name():
     model = av.models.attach(create_model("resnet20"), Scale)
     assert isinstance(model.layer3[2].attn.block, Scale)
     model = av.models.attach(create_model("resnet50"), "se", identity_init=False, rd_divisor=1)
-    assert n_params(model) == 28_088_024
+    assert count_params(model) == 28_088_024
     with pytest.raises(ValueError, match="already has attention"):
         attach(model, "se")
     attach(model, "eca", replace=True)
@@ -170,9 +167,9 @@ def test_se_resnet50_parameters_and_flops_as_the_paper():
         base = flops(plain)
         paper = attach(torchvision.models.resnet50(), "se", identity_init=False, rd_divisor=1)
         ours = attach(torchvision.models.resnet50(), "se", rd_divisor=1)
-    assert n_params(plain) == 25_557_032
-    assert n_params(paper) == 28_088_024  # 28.09M
-    assert n_params(ours) == 28_088_024 + 15_104  # one gamma per channel of the 16 blocks
+    assert count_params(plain) == 25_557_032
+    assert count_params(paper) == 28_088_024  # 28.09M
+    assert count_params(ours) == 28_088_024 + 15_104  # one gamma per channel of the 16 blocks
     for model in (paper, ours):
         assert 1.0 < flops(model.eval()) / base < 1.02
 
@@ -191,8 +188,8 @@ def test_se_mobilenet_v2_parameters_and_flops_as_the_paper():
             rd_ratio=1 / 24,
             rd_divisor=1,
         ).eval()
-    assert round(n_params(plain) / 1e6, 1) == 3.5
-    assert round(n_params(se) / 1e6, 2) == 3.89
+    assert round(count_params(plain) / 1e6, 1) == 3.5
+    assert round(count_params(se) / 1e6, 2) == 3.89
     assert round(base / 2e6) == 301 and round(flops(se) / 2e6) == 301  # MAdds, 224 x 224
     assert 1.0 < flops(se) / base < 1.02
 
@@ -352,3 +349,27 @@ def test_refuses_what_it_cannot_modify():
     model = attach(resnets[4], Scale)
     with pytest.raises(ValueError, match=r"already has attention \(ZeroInitBlend\) at 8 of"):
         attach(model, Scale)
+
+
+def test_a_failing_block_changes_nothing_and_a_shape_change_is_named():
+    def picky(channels: int) -> nn.Module:
+        if channels == 256:
+            raise ValueError("no block for 256 channels")
+        return Scale(channels)
+
+    model = torchvision.models.resnet18()
+    keys = list(model.state_dict())
+    with pytest.raises(ValueError, match="no block for 256 channels"):
+        attach(model, picky)
+    assert list(model.state_dict()) == keys and not attached_blocks(model)
+
+    class Halve(nn.Module):
+        def __init__(self, channels: int) -> None:
+            super().__init__()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :, ::2]
+
+    model = attach(small_cnn(), Halve, where="2")
+    with pytest.raises(ValueError, match=r"expected Halve to keep the shape \(1, 8, 8, 8\)"):
+        model(torch.randn(1, 3, 8, 8))

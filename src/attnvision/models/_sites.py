@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-import torch
 from torch import nn
 from torchvision.models import convnext as tv_convnext
 from torchvision.models import densenet as tv_densenet
@@ -28,6 +27,7 @@ from torchvision.models import resnet as tv_resnet
 from torchvision.models import vgg as tv_vgg
 from torchvision.ops import SqueezeExcitation
 
+from . import resnet, resnet_cifar
 from ._surgery import (
     channels_before,
     extend,
@@ -105,33 +105,22 @@ def _extended(name: str, host_name: str, host: nn.Module, kind: str, channels: i
 # --------------------------------------------------------------------------- ResNets
 
 
+# torchvision's blocks have attnvision's attribute names, so attnvision's forward (with
+# ``self.attn`` before the addition) serves them as it is.
+
+
 class _TVBasicBlockAttn(tv_resnet.BasicBlock):
     """torchvision ``BasicBlock`` with ``self.attn`` after ``bn2`` (set by ``attach``)."""
 
     attn: nn.Module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.attn(self.bn2(self.conv2(out)))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
+    forward = resnet.BasicBlock.forward
 
 
 class _TVBottleneckAttn(tv_resnet.Bottleneck):
     """torchvision ``Bottleneck`` with ``self.attn`` after ``bn3`` (set by ``attach``)."""
 
     attn: nn.Module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.attn(self.bn3(self.conv3(out)))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
+    forward = resnet.Bottleneck.forward
 
 
 _TV_SWAP: dict[type[nn.Module], type[nn.Module]] = {
@@ -162,12 +151,9 @@ def _tv_resnet(name: str, m: nn.Module) -> list[Site] | None:
 
 def _ours(name: str, m: nn.Module) -> list[Site] | None:
     """attnvision's ResNet blocks (ImageNet and CIFAR): their ``attn`` slot."""
-    from .resnet import BasicBlock, Bottleneck
-    from .resnet_cifar import CifarBasicBlock
-
-    if isinstance(m, Bottleneck):
+    if isinstance(m, resnet.Bottleneck):
         return [_slot(name, m, "attn", m.bn3.num_features)]
-    if isinstance(m, BasicBlock | CifarBasicBlock):
+    if isinstance(m, resnet.BasicBlock | resnet_cifar.CifarBasicBlock):
         return [_slot(name, m, "attn", m.bn2.num_features)]
     return None
 

@@ -72,7 +72,13 @@ class ZeroInitBlend(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(channels, device=device, dtype=dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(x, self.gamma.view(1, -1, 1, 1), self.block(x) - x)
+        out = self.block(x)
+        if out.shape != x.shape:
+            raise ValueError(
+                f"ZeroInitBlend expected {type(self.block).__name__} to keep the shape "
+                f"{tuple(x.shape)}, got {tuple(out.shape)}"
+            )
+        return torch.addcmul(x, self.gamma.view(1, -1, 1, 1), out - x)
 
     def extra_repr(self) -> str:
         return f"channels={self.gamma.numel()}"

@@ -156,7 +156,7 @@ def attach(
             f"of its {len(sites)} places ({shown}); pass replace=True to put {attention!r} "
             "there instead (the old block's weights are dropped), or where= for other places"
         )
-    records: dict[str, str | None] = model.__dict__.setdefault(_RECORD, {})
+    blocks = []  # all built before the first is installed: a failure changes nothing
     for site in sites:
         block = factory(site.channels)
         if ref is not None:
@@ -168,7 +168,9 @@ def attach(
                 device=None if ref is None else ref.device,
                 dtype=None if ref is None else ref.dtype,
             )
-        block.train(site.host.training)
+        blocks.append(block.train(site.host.training))
+    records: dict[str, str | None] = model.__dict__.setdefault(_RECORD, {})
+    for site, block in zip(sites, blocks):
         site.install(block)
         replaced = site.existing
         if replaced is not None and replaced in records:  # a block attached before
