@@ -49,7 +49,7 @@ class Site:
     Attributes:
         path: module path the new block will have.
         channels: ``C`` of the feature map there, read from the host.
-        host: the block it goes into (the new block follows its device, dtype and mode).
+        host: the block it goes into (the new block follows its train / eval mode).
         install: puts a new block there.
         existing: path of the attention module already there (``None``: the place is free).
         existing_type: that module's class name, for messages.

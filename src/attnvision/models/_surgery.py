@@ -78,7 +78,8 @@ class ZeroInitBlend(nn.Module):
                 f"ZeroInitBlend expected {type(self.block).__name__} to keep the shape "
                 f"{tuple(x.shape)}, got {tuple(out.shape)}"
             )
-        return torch.addcmul(x, self.gamma.view(1, -1, 1, 1), out - x)
+        # one fused pass (start + weight * (end - start)); exactly x where gamma is 0
+        return torch.lerp(x, out, self.gamma.view(1, -1, 1, 1))
 
     def extra_repr(self) -> str:
         return f"channels={self.gamma.numel()}"
