@@ -373,3 +373,15 @@ def test_a_failing_block_changes_nothing_and_a_shape_change_is_named():
     model = attach(small_cnn(), Halve, where="2")
     with pytest.raises(ValueError, match=r"expected Halve to keep the shape \(1, 8, 8, 8\)"):
         model(torch.randn(1, 3, 8, 8))
+
+
+def test_registered_factories_without_device_arguments_work():
+    from attnvision.layers import register_attention
+    from attnvision.layers.registry import _USER
+
+    register_attention("test_scale_attach", lambda channels, **kw: Scale(channels, **kw))
+    try:
+        model = attach(torchvision.models.resnet18().double(), "test_scale_attach", init=0.5)
+        assert model.layer1[0].attn.block.weight.dtype == torch.float64
+    finally:
+        _USER.pop("test_scale_attach")

@@ -61,6 +61,7 @@ replace a convolution (SK) are refused (``create_model("sknet50")``).
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..layers.registry import get_attention_class
 from ._common import CONV_ATTENTION, STAGE_ATTENTION, attention_name, resolve_attention
 from ._sites import Where, find_sites
 from ._surgery import ZeroInitBlend
@@ -142,7 +144,7 @@ def attach(
             "create_model('bam_resnet50')"
         )
     ref = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if isinstance(attention, str) and ref is not None:
+    if ref is not None and _takes_factory_kwargs(attention):
         options = {"device": ref.device, "dtype": ref.dtype, **options}
     factory = resolve_attention(attention, options, owner="attach")
     assert factory is not None
@@ -177,6 +179,17 @@ def attach(
             replaced = records.pop(replaced)
         records[site.path] = replaced
     return model
+
+
+def _takes_factory_kwargs(attention: str | Callable[..., nn.Module]) -> bool:
+    """Whether the block class (or callable) takes ``device=`` and ``dtype=`` (attnvision's
+    blocks do): then blocks are built where the model is, instead of moved there."""
+    factory = get_attention_class(attention) if isinstance(attention, str) else attention
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "device" in params and "dtype" in params
 
 
 def _records(model: nn.Module) -> dict[str, str | None]:
