@@ -1,9 +1,23 @@
-"""Helpers shared by the attention blocks: reduced widths and input checks."""
+"""Helpers shared by the attention blocks: reduced widths, input checks, activations and
+the ``device`` / ``dtype`` factory arguments."""
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import nn
+
+#: what a ``device=`` argument accepts (as in ``torch.nn`` layers)
+Device = torch.device | str | int | None
+
+
+def factory_kwargs(device: Device = None, dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """The ``device=`` / ``dtype=`` keyword arguments a block passes to every submodule that
+    creates parameters or buffers (``factory_kwargs`` of ``torch.nn``, timm's ``dd``); only
+    the ones given, so user-supplied layer classes without these arguments keep working."""
+    return {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
 
 
 def make_divisible(
@@ -77,10 +91,16 @@ def has_hooks(module: nn.Module) -> bool:
     )
 
 
-def create_act(layer: type[nn.Module] | nn.Module | None, default: type[nn.Module]) -> nn.Module:
-    """Instantiate an activation given as a class, an instance or ``None`` (default)."""
-    if layer is None:
-        return default()
+def create_act(
+    layer: type[nn.Module] | nn.Module | str | None,
+    default: type[nn.Module],
+    **factory: Any,
+) -> nn.Module:
+    """Instantiate an activation given as a class, an instance, a name or ``None`` (default).
+
+    ``factory`` (``device=`` / ``dtype=``) goes to classes that take it (``nn.PReLU``);
+    an instance is used as it is.
+    """
     if isinstance(layer, nn.Module):
         return layer
     if isinstance(layer, str):
@@ -96,5 +116,12 @@ def create_act(layer: type[nn.Module] | nn.Module | None, default: type[nn.Modul
         }
         if layer.lower() not in table:
             raise ValueError(f"unknown activation {layer!r}; expected one of {sorted(table)}")
-        return table[layer.lower()]()
-    return layer()
+        layer = table[layer.lower()]
+    cls = default if layer is None else layer
+    if factory:
+        try:
+            accepted = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            accepted = {}
+        factory = {k: v for k, v in factory.items() if k in accepted}
+    return cls(**factory)

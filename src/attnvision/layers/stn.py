@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import check_feature_map, create_act
+from ._utils import Device, check_feature_map, create_act, factory_kwargs
 
 #: transform name -> number of parameters.
 TRANSFORMS: dict[str, int] = {
@@ -133,26 +133,29 @@ class Localisation(nn.Module):
         pool: Sequence[int] = (12, 4),
         act_layer: type[nn.Module] | str | None = None,
         norm: bool = False,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        dd = factory_kwargs(device, dtype)
         c1, c2 = int(loc_channels[0]), int(loc_channels[1])
         flat = c2 * int(pool[1]) ** 2
 
         def block(layer: nn.Module, width: int, bn: type[nn.Module]) -> list[nn.Module]:
             """``layer`` -> (batch norm, with ``norm``) -> activation."""
-            return [layer, *([bn(width)] if norm else []), create_act(act_layer, nn.ReLU)]
+            return [layer, *([bn(width, **dd)] if norm else []), create_act(act_layer, nn.ReLU)]
 
         self.features = nn.Sequential(
-            *block(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm), c1, nn.BatchNorm2d),
+            *block(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm, **dd), c1, nn.BatchNorm2d),
             nn.AdaptiveMaxPool2d(int(pool[0])),
-            *block(nn.Conv2d(c1, c2, 3, padding=1, bias=not norm), c2, nn.BatchNorm2d),
+            *block(nn.Conv2d(c1, c2, 3, padding=1, bias=not norm, **dd), c2, nn.BatchNorm2d),
             nn.AdaptiveAvgPool2d(int(pool[1])),
         )
         self.fc = nn.Sequential(
             nn.Flatten(1),
-            *block(nn.Linear(flat, loc_hidden, bias=not norm), loc_hidden, nn.BatchNorm1d),
+            *block(nn.Linear(flat, loc_hidden, bias=not norm, **dd), loc_hidden, nn.BatchNorm1d),
         )
-        self.head = nn.Linear(loc_hidden, identity.numel())
+        self.head = nn.Linear(loc_hidden, identity.numel(), **dd)
         nn.init.zeros_(self.head.weight)
         with torch.no_grad():
             self.head.bias.copy_(identity)
@@ -196,8 +199,15 @@ class TPSGrid(nn.Module):
     The inverse of the ``(K + 3, K + 3)`` spline system is precomputed as a buffer.
     """
 
-    def __init__(self, grid_size: int = 4, align_corners: bool = False) -> None:
+    def __init__(
+        self,
+        grid_size: int = 4,
+        align_corners: bool = False,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
+        buffer = {"device": device, "dtype": dtype or torch.float32}
         control = tps_control_points(grid_size).to(torch.float64)
         k = control.shape[0]
         d2 = ((control[:, None, :] - control[None, :, :]) ** 2).sum(-1)
@@ -209,11 +219,9 @@ class TPSGrid(nn.Module):
         inverse = torch.linalg.inv(system)
         self.grid_size = grid_size
         self.align_corners = align_corners
-        self.register_buffer("control", control.to(torch.float32), persistent=False)
+        self.register_buffer("control", control.to(**buffer), persistent=False)
         # only the first K columns matter: the right-hand side is [targets; 0]
-        self.register_buffer(
-            "inverse", inverse[:, :k].to(torch.float32).contiguous(), persistent=False
-        )
+        self.register_buffer("inverse", inverse[:, :k].to(**buffer).contiguous(), persistent=False)
 
     def forward(self, params: torch.Tensor, size: list[int]) -> torch.Tensor:
         """``params`` ``(N, 2K)`` control-point targets, ``size`` ``[N, C, H, W]`` -> grid."""
@@ -295,6 +303,8 @@ class SpatialTransformer(nn.Module):
             initialisation. ``"translation"`` has no scale parameter, so there the window
             keeps this size for good: a fixed zoom that only moves (the form that
             localised the digit best on cluttered MNIST, BENCHMARKS.md, session 4).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Example:
         >>> stn = SpatialTransformer(1, out_size=(30, 30))
@@ -317,6 +327,8 @@ class SpatialTransformer(nn.Module):
         act_layer: type[nn.Module] | str | None = None,
         loc_norm: bool = False,
         init_scale: float = 1.0,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
@@ -330,6 +342,8 @@ class SpatialTransformer(nn.Module):
             out_size = (out_size, out_size)
         self.channels = channels
         self.transform = transform
+        #: the identity transform at the start (to the sampler's interpolation rounding)
+        self.starts_as_identity = float(init_scale) == 1.0 and out_size is None
         self.out_size = [int(s) for s in out_size] if out_size is not None else [0, 0]
         self.loc = Localisation(
             channels,
@@ -338,10 +352,12 @@ class SpatialTransformer(nn.Module):
             loc_hidden=loc_hidden,
             act_layer=act_layer,
             norm=bool(loc_norm),
+            device=device,
+            dtype=dtype,
         )
         self.grid: nn.Module
         if transform == "tps":
-            self.grid = TPSGrid(tps_grid, align_corners=align_corners)
+            self.grid = TPSGrid(tps_grid, align_corners=align_corners, device=device, dtype=dtype)
         else:
             self.grid = AffineGrid(transform, align_corners=align_corners, scale=init_scale)
         self.sampler = GridSampler(mode, padding_mode, align_corners)
