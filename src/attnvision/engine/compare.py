@@ -40,14 +40,28 @@ from torch.utils.data import Dataset, TensorDataset
 from .._utils import make_private_dir
 from .config import Config, ModelConfig
 
-#: the default of ``attnvision compare`` / ``make demo``: cluttered built-in digits.
+#: the default of ``attnvision compare`` / ``make demo``: cluttered built-in digits. Each
+#: 28x28 digit lies at a random place on a 60x60 canvas with 4 clutter pieces (8x8 crops of
+#: other digits); the transformer reads a 30x30 window that it moves onto the digit (a
+#: soft-argmax localisation network), so its classifier sees the digit at its own scale
+#: without most of the clutter. Budget: 5 epochs x 3 seeds, measured to finish in under
+#: 5 minutes on 2 CPU cores (BENCHMARKS.md, "The main job").
 DEMO_DEFAULTS: dict[str, Any] = {
     # 2 differently cluttered copies of the 1,352 training digits, 60x60 canvases
     "data": {"name": "digits", "distortion": "cluttered", "batch_size": 64, "copies": 2},
     "model": {"name": "cnn"},
     "optim": {"name": "adamw", "lr": 4e-3, "weight_decay": 1e-4},
     "schedule": {"name": "cosine", "warmup_epochs": 0.5},
-    "train": {"epochs": 3},
+    "train": {"epochs": 5},
+    "compare": {
+        "stn_options": {
+            "transform": "translation",
+            "init_scale": 0.5,
+            "out_size": 30,
+            "loc": "softargmax",
+            "loc_norm": True,
+        }
+    },
     "out": "runs/compare",
 }
 

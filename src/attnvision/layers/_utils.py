@@ -77,6 +77,18 @@ def check_feature_map(x: torch.Tensor, channels: int | None, owner: str) -> None
         raise ValueError(f"{owner} got input with {x.shape[1]} channels, expected {channels}")
 
 
+def check_pooled_batch(x: torch.Tensor, norm: nn.Module, owner: str) -> None:
+    """Raise a clear error when a batch norm over pooled ``(N, C)`` features would see one
+    value per channel: ``N == 1`` while ``norm`` trains (torch's own message names no block).
+    """
+    if x.shape[0] == 1 and norm.training and isinstance(norm, nn.modules.batchnorm._BatchNorm):
+        raise ValueError(
+            f"{owner} in training mode expected a batch of at least 2 (its batch norm over "
+            "globally pooled features has one value per channel and image), got batch 1; "
+            "use model.eval() for single images"
+        )
+
+
 def has_hooks(module: nn.Module) -> bool:
     """Whether a forward (pre-)hook would see ``module``'s call: its own hooks or global
     ones (``attnvision.explain.capture`` hooks gates). Blocks may skip materialising a map

@@ -25,7 +25,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import Device, check_feature_map, create_act, factory_kwargs, make_divisible
+from ._utils import (
+    Device,
+    check_feature_map,
+    check_pooled_batch,
+    create_act,
+    factory_kwargs,
+    make_divisible,
+)
 
 __all__ = ["BAM", "BAMChannel", "BAMGate", "BAMSpatial", "bam_channels"]
 
@@ -215,9 +222,15 @@ class BAM(nn.Module):
         )
         self.gate = BAMGate(gate_layer, **dd)
 
+    @torch.jit.unused
+    def _check_batch(self, x: torch.Tensor) -> None:
+        check_pooled_batch(x, self.channel.bn, self._owner)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply BAM to ``x`` of shape ``(N, C, H, W)``; returns the same shape."""
         check_feature_map(x, self.channels, self._owner)
+        if not torch.jit.is_scripting():
+            self._check_batch(x)
         attn = self.gate(self.channel(x), self.spatial(x))  # (N, C, H, W), Eq. 2
         return torch.addcmul(x, x, attn)  # F + F * M(F), Eq. 1
 

@@ -18,7 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import Device, check_feature_map, create_act, factory_kwargs, make_divisible
+from ._utils import (
+    Device,
+    check_feature_map,
+    check_pooled_batch,
+    create_act,
+    factory_kwargs,
+    make_divisible,
+)
 
 __all__ = ["SelectiveKernel", "SelectiveKernelGate", "sk_attn_channels"]
 
@@ -249,9 +256,15 @@ class SelectiveKernel(nn.Module):
             out_channels, num_paths, self.attn_channels, act_layer, norm_layer, **dd
         )
 
+    @torch.jit.unused
+    def _check_batch(self, x: torch.Tensor) -> None:
+        check_pooled_batch(x, self.gate.bn, self._owner)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply SK to ``x`` of shape ``(N, C_in, H, W)``; returns ``(N, C, H', W')``."""
         check_feature_map(x, self.in_channels, self._owner)
+        if not torch.jit.is_scripting():
+            self._check_batch(x)
         if self.split_input:
             inputs = torch.split(x, self.in_channels // self.num_paths, dim=1)
         else:

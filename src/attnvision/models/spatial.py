@@ -203,13 +203,13 @@ class TransformerFront(nn.Module):
     Args:
         net: the classifier.
         in_channels: channels of the input (and of the transformer's output).
-        identity: a control: the transformer is frozen at the identity (its head's weights
-            zero, its bias the identity parameters, every parameter with
-            ``requires_grad=False``), so it computes and costs what the trained one does but
-            returns its input unchanged (with ``out_size`` equal to the input size).
+        identity: a control: the transformer is frozen at the identity (its last layer at
+            zero so that it outputs the identity parameters, every parameter with
+            ``requires_grad=False``): it runs the same localisation network as the trained
+            one but reads the whole input at its own size (``init_scale`` and ``out_size``
+            are ignored), so it returns its input unchanged up to float rounding.
         **stn_options: :class:`SpatialTransformer` options (``transform``, ``out_size``,
-            ``init_scale``, ``loc_norm``, ...); with ``identity`` the window starts and
-            stays at the whole input (``init_scale`` is ignored).
+            ``init_scale``, ``loc``, ``loc_norm``, ...).
 
     Example:
         >>> front = TransformerFront(SmallCNN(1, 10), 1, transform="translation", init_scale=0.5)
@@ -222,7 +222,7 @@ class TransformerFront(nn.Module):
     ) -> None:
         super().__init__()
         if identity:
-            stn_options = {**stn_options, "init_scale": 1.0}
+            stn_options = {**stn_options, "init_scale": 1.0, "out_size": None}
         self.stn = SpatialTransformer(in_channels, **stn_options)
         self.net = net
         self.identity = bool(identity)
