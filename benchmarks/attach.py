@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -48,10 +47,10 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from _timing import clock, environment, interleaved, load_average
 from attnvision._utils import count_params
 from attnvision.models import attach
 from attnvision.models.attach import attached_blocks
-from models import time_once  # benchmarks/models.py
 
 tvm = torchvision.models
 
@@ -97,7 +96,7 @@ def _meta(build: Callable[[], nn.Module]) -> nn.Module:
 
 
 def costs(args: argparse.Namespace) -> None:
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    timer = clock(args.clock)
     print(
         "| family | attention | blocks | params M | x params | GMACs | x MACs "
         "| ms original | ms attached | x latency | ms bare | x bare |"
@@ -118,13 +117,14 @@ def costs(args: argparse.Namespace) -> None:
                 copy.deepcopy(original), attention, replace=replace, identity_init=False
             ).eval()
             pair = {"original": original, "attached": attached, "bare": bare}
-            for m in pair.values():  # warm-up
-                time_once(m, x, 1, clock)
-            samples: dict[str, list[float]] = {k: [] for k in pair}
-            for _ in range(args.repeats):
-                for key, m in pair.items():
-                    samples[key].append(time_once(m, x, args.inner, clock))
-            med = {k: statistics.median(v) for k, v in samples.items()}
+            with torch.inference_mode():
+                runs = {key: (lambda m=m: m(x)) for key, m in pair.items()}
+                med = {
+                    k: 1e3 * t
+                    for k, t in interleaved(
+                        runs, args.repeats, inner=args.inner, timer=timer
+                    ).items()
+                }
             print(
                 f"| {family} | {attention}{' (replaces SE)' if replace else ''} "
                 f"| {len(attached_blocks(meta))} | {p0 / 1e6:.2f} -> {p1 / 1e6:.2f} "
@@ -297,19 +297,21 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: unknown families {unknown}; expected some of {list(FAMILIES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"# torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average at start "
-        f"{load:.2f}; repeats {args.repeats} x {args.inner} calls, {args.clock} clock\n"
+        environment(
+            "benchmarks/attach.py",
+            torchvision=torchvision.__version__,
+            repeats=f"{args.repeats} x {args.inner} calls",
+            clock=args.clock,
+        )
+        + "\n"
     )
     if not args.no_costs:
         costs(args)
         papers()
     if not args.no_finetune:
         finetune(args)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n# load average at end {load:.2f}")
+    print(f"\n# load average at end {load_average():.2f}")
 
 
 if __name__ == "__main__":
