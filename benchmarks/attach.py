@@ -47,7 +47,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from _timing import clock, environment, interleaved, load_average
+from _timing import clock, environment, interleaved, load_average, summary_line
 from attnvision._utils import count_params
 from attnvision.models import attach
 from attnvision.models.attach import attached_blocks
@@ -133,6 +133,15 @@ def costs(args: argparse.Namespace) -> None:
                 f"| x{med['attached'] / med['original']:.3f} | {med['bare']:.1f} "
                 f"| x{med['bare'] / med['original']:.3f} |",
                 flush=True,
+            )
+            print(
+                summary_line(
+                    f"attach({attention!r}) into {family}: FLOPs, params, latency vs original",
+                    f"x{f1 / f0:.4f}, x{p1 / p0:.3f}, x{med['attached'] / med['original']:.2f}",
+                    "1x3x224x224",
+                    f"python benchmarks/attach.py --families {family} --attention {attention} "
+                    "--no-finetune",
+                )
             )
             del attached, bare, pair
 

@@ -47,7 +47,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from _timing import environment, interleaved
+from _timing import environment, interleaved, summary_line
 from attnvision._utils import count_params
 from attnvision.layers import create_attention, list_attention
 
@@ -314,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         "peak fwd+bwd MiB | fwd ours/impl | fwd+bwd ours/impl | peak fwd+bwd ours/impl |"
     )
     rows = [header, "|" + "---|" * 11]
+    summaries: list[str] = []
     for shape in shapes:
         shape_text = "x".join(map(str, shape))
         for name in names:
@@ -344,7 +345,21 @@ def main(argv: list[str] | None = None) -> None:
                     f"| {floor * 1e3:.1f} | | | | ours/floor: {_ratio(ours_t['fwd'], floor)} | | |"
                 )
             print("\n".join(rows[-len(labels) - (1 if with_floor else 0) :]), flush=True)
+            summaries.append(
+                summary_line(
+                    f"{name} forward + backward vs the peer",
+                    " / ".join(
+                        f"x{ours_t['train'] / times[label]['train']:.2f} {label.split()[0]}"
+                        for label in labels
+                        if label != "ours"
+                    )
+                    or "-",
+                    shape_text,
+                    f"python benchmarks/layers.py --blocks {name} --shapes {shape_text}",
+                )
+            )
     print("\n" + "\n".join(rows))
+    print("\n".join(summaries))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from _timing import clock, environment, interleaved, load_average
+from _timing import clock, environment, interleaved, load_average, summary_line
 from attnvision._utils import count_params
 from attnvision.models import create_model
 
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     print(header)
     print("|" + "---|" * (6 + 3 * len(batches)))
     done_backbones: dict[str, tuple[int, int]] = {}
+    summaries: list[str] = []
     for name in names:
         backbone = BACKBONE.get(name, name)
         size = input_size(name)
@@ -144,9 +145,19 @@ def main(argv: list[str] | None = None) -> None:
             vs_base = f"x{med['model'] / med['backbone']:.3f}" if "backbone" in med else "-"
             vs_timm = f"x{med['model'] / med['timm']:.3f}" if "timm" in med else "-"
             row += f" {med['model']:.1f} | {vs_base} | {vs_timm} |"
+            if "timm" in med:
+                summaries.append(
+                    summary_line(
+                        f"{name} forward vs timm's {peer}",
+                        vs_timm,
+                        f"{b}x3x{size}x{size}",
+                        f"python benchmarks/models.py --models {name} --batch-sizes {b}",
+                    )
+                )
         print(row, flush=True)
         del group
     print(f"# load average at end {load_average():.2f}")
+    print("\n".join(summaries))
 
 
 def _meta(name: str) -> nn.Module:
