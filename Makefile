@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/attnvision compare --out runs/demo
+	$(BIN)/attnvision compare --out runs/demo --force
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -442,15 +442,17 @@ def format_table(results: list[ModelResult]) -> str:
     """The results as a plain-text table (what the terminal shows)."""
     aw = max([9, *(len(r.attention) for r in results)])
     mw = max([5, *(len(r.model) for r in results)])
+    diffs = [describe_difference(r.vs_none, short=True) for r in results]
+    dw = max([7, *(len(d) for d in diffs)])
     head = (
-        f"{'attention':<{aw}} {'model':<{mw}} {'acc %':>7} {'sd':>5} {'vs none':>16} "
+        f"{'attention':<{aw}} {'model':<{mw}} {'acc %':>7} {'sd':>5} {'vs none':>{dw}} "
         f"{'params':>10} {'MFLOPs':>8} {'lat ms':>7}"
     )
     lines = [head, "-" * len(head)]
-    for r in results:
+    for r, diff in zip(results, diffs):
         lines.append(
             f"{r.attention:<{aw}} {r.model:<{mw}} {100 * r.accuracy:>7.2f} "
-            f"{100 * r.accuracy_sd:>5.2f} {describe_difference(r.vs_none, short=True):>16} "
+            f"{100 * r.accuracy_sd:>5.2f} {diff:>{dw}} "
             f"{r.params:>10,} {r.flops / 1e6:>8.2f} {r.latency_ms:>7.2f}"
         )
     return "\n".join(lines)

@@ -54,6 +54,7 @@ def _workers_text(config: Config) -> str:
 
 def _verdicts(results: list[ModelResult]) -> list[str]:
     """One sentence per row on its difference to ``none``."""
+    reference_sd = next(r for r in results if r.attention == PLAIN).accuracy_sd
     lines = []
     for r in results:
         diff = r.vs_none
@@ -70,10 +71,36 @@ def _verdicts(results: list[ModelResult]) -> list[str]:
             lines.append(f"{name}: {points} ({interval}), within noise of none.")
         else:
             sds = ""
-            if r.accuracy_sd > 0 and not math.isnan(r.accuracy_sd):
-                sds = f", {abs(diff['mean']) / r.accuracy_sd:.1f} standard deviations"
+            if reference_sd > 0 and not math.isnan(reference_sd):
+                sds = f", {abs(diff['mean']) / reference_sd:.1f} times none's standard deviation"
             lines.append(f"{name}: {points} ({interval}{sds}), {diff['verdict']} than none.")
     return lines
+
+
+def _rows_text(config: Config, results: list[ModelResult]) -> str:
+    """What each row is, in words."""
+    names = [r.attention for r in results]
+    parts = [f"Every row is {config.model.name} ({', '.join(names)})"]
+    blocks = [n for n in names if n not in (PLAIN, STN, STN_IDENTITY)]
+    if blocks:
+        parts.append(
+            f"with the block named in the row ({', '.join(blocks)}) where the network places it"
+        )
+    if STN in names or STN_IDENTITY in names:
+        o = config.compare.stn_options
+        window = o.get("out_size")
+        reads = (
+            f"a {o.get('init_scale', 1.0):g} window of the input, read at {window}x{window}"
+            if o.get("transform") == "translation" and window
+            else f"a {o.get('transform', 'affine')} transform of the input"
+        )
+        parts.append(
+            f"stn puts a spatial transformer in front ({reads}; localisation network "
+            f"{o.get('loc', 'regression')}); stn_identity is the same transformer frozen at the "
+            "identity, reading the whole input at its size: its parameters and compute "
+            "without the attention"
+        )
+    return "; ".join(parts) + "."
 
 
 def _table(results: list[ModelResult]) -> tuple[list[str], list[list[str]]]:
@@ -147,7 +174,7 @@ def write_report(
     from attnvision.explain.figures import save_accuracy_cost, save_curves
 
     save_config(config, stage / "config.yaml")
-    budget = _budget(config, results, wall_seconds)
+    budget = _rows_text(config, results) + " " + _budget(config, results, wall_seconds)
     rows = [dataclasses.asdict(r) for r in results]
     with atomic_write(stage / "results.json", "w") as handle:
         json.dump(

@@ -132,9 +132,12 @@ def save_curves(
                 ax.fill_between(
                     epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.15
                 )
-    ax_loss.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set_ylabel("train loss")
-    ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("validation accuracy (%)")
     ax_acc.legend(fontsize=7)
     for ax in (ax_loss, ax_acc):
@@ -162,7 +165,7 @@ def save_accuracy_cost(
         (axes[0], "mflops", "MFLOPs"),
         (axes[1], "latency_ms", "CPU latency (ms)"),
     ):
-        for row in rows:
+        for index, row in enumerate(rows):
             sd = float(row["sd"])
             ax.errorbar(
                 row[key],
@@ -174,7 +177,7 @@ def save_accuracy_cost(
             )
             ax.annotate(
                 row["label"], (row[key], 100 * row["accuracy"]), fontsize=7,
-                xytext=(4, 4), textcoords="offset points",
+                xytext=(5, 7 - 9 * (index % 3)), textcoords="offset points",
             )  # fmt: skip
         ax.set_xlabel(f"{title}, batch 1")
         ax.set_ylabel("test accuracy (%)")
