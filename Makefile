@@ -32,5 +32,8 @@ format: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/summary.py
+
 clean:
 	rm -rf $(VENV) build dist runs .pytest_cache
