@@ -41,6 +41,7 @@ warnings.filterwarnings("ignore")
 from attnvision.saliency import metrics as M  # noqa: E402
 from attnvision.saliency.datasets import read_osie_fixations  # noqa: E402
 from attnvision.saliency.density import OSIE_PPD, density_map, fixation_map  # noqa: E402
+from attnvision.saliency.metrics import transport as T  # noqa: E402
 
 
 def _load(root: Path, limit: int) -> list[dict]:
@@ -213,8 +214,8 @@ def run_fixation(args: argparse.Namespace) -> int:
     from scipy.optimize import linprog
     from scipy.sparse import csc_matrix
 
-    g = M._area_downsample(items[0]["gt"], 32)
-    s = M._match_histogram(M._area_downsample(items[0]["pred"], 32), g)
+    g = T._area_downsample(items[0]["gt"], 32)
+    s = T._match_histogram(T._area_downsample(items[0]["pred"], 32), g)
     p, q = g / g.sum(), s / s.sum()
     n = p.size
     ys, xs = np.divmod(np.arange(n), p.shape[1])

@@ -10,6 +10,8 @@ import pytest
 from _data import require_data
 from attnvision.saliency import metrics as M
 from attnvision.saliency.density import density_map, fixation_map
+from attnvision.saliency.metrics import auc as A
+from attnvision.saliency.metrics import transport as T
 
 
 # ------------------------------------------------------------------ MATLAB re-implementations
@@ -166,7 +168,7 @@ def _full_transport_lp(p: np.ndarray, q: np.ndarray) -> float:
         bounds=(0, None),
         method="highs-ds",
         options={
-            "presolve": False,  # see metrics._transport_lp
+            "presolve": False,  # see metrics.transport._transport_lp
             "primal_feasibility_tolerance": 1e-10,
             "dual_feasibility_tolerance": 1e-10,
         },
@@ -183,9 +185,9 @@ def test_emd_column_generation_equals_the_full_transport_lp(seed):
     q = rng.random(shape) ** 4
     q[rng.random(shape) < 0.3] = 0.0  # empty cells
     p, q = p / p.sum(), q / q.sum()
-    assert M._emd_exact(p, q) == pytest.approx(_full_transport_lp(p, q), abs=1e-9)
+    assert T._emd_exact(p, q) == pytest.approx(_full_transport_lp(p, q), abs=1e-9)
     # the public function: the prediction is rank-matched to the ground truth first
-    matched = M._match_histogram(q, p)
+    matched = T._match_histogram(q, p)
     assert M.emd(q, p, downscale=1) == pytest.approx(
         _full_transport_lp(p, matched / matched.sum()), abs=1e-9
     )
@@ -207,8 +209,8 @@ def test_emd_on_osie_solves_where_presolve_failed():
     value = M.emd(pred, gt)  # 19x25 cells, block mean
     assert 0 < value < 25
     # at 1/64 (10x13 cells) the whole textbook LP is small enough to compare
-    g = M._area_downsample(gt, 64)
-    s = M._match_histogram(M._area_downsample(pred, 64), g)
+    g = T._area_downsample(gt, 64)
+    s = T._match_histogram(T._area_downsample(pred, 64), g)
     assert M.emd(pred, gt, downscale=64) == pytest.approx(
         _full_transport_lp(g / g.sum(), s / s.sum()), abs=1e-9
     )
@@ -220,12 +222,12 @@ def test_emd_on_one_row_is_the_distance_between_cdfs():
     p, q = p / p.sum(), q / q.sum()
     # on a line the optimal transport cost is the L1 distance of the cumulative sums
     expected = np.abs(np.cumsum(p) - np.cumsum(q)).sum()
-    assert M._emd_exact(p, q) == pytest.approx(expected, abs=1e-9)
+    assert T._emd_exact(p, q) == pytest.approx(expected, abs=1e-9)
 
 
 def test_imresize_matrix_follows_matlab():
     # output size ceil(n / 32); 1-based output x is centred at x * 32 - 15.5; rows sum to 1
-    rows, cols = M._imresize_matrix(600, 1 / 32), M._imresize_matrix(800, 1 / 32)
+    rows, cols = T._imresize_matrix(600, 1 / 32), T._imresize_matrix(800, 1 / 32)
     assert rows.shape == (19, 600) and cols.shape == (25, 800)
     assert np.allclose(cols.sum(axis=1), 1.0, rtol=0, atol=1e-15)
     # away from the borders the symmetric cubic kernel reproduces a linear ramp exactly
@@ -236,14 +238,14 @@ def test_imresize_matrix_follows_matlab():
     v = np.random.default_rng(4).random(800)
     padded = np.pad(v, 100, mode="symmetric")  # padded[100 + k - 1] = v(k), k 1-based
     k = np.arange(-48, 83)  # every input index within 2 * 32 of u = 16.5
-    w = M._cubic((16.5 - k) / 32) / 32
+    w = T._cubic((16.5 - k) / 32) / 32
     assert (cols @ v)[0] == pytest.approx(w @ padded[100 + k - 1] / w.sum(), abs=1e-12)
     # 800 = 25 * 32: the grid is symmetric, so flipping the input flips the output
     assert np.allclose(cols @ v[::-1], (cols @ v)[::-1], rtol=0, atol=1e-12)
     # antialiasing: the kernel spans 4 * 32 input pixels, with negative lobes
     assert np.count_nonzero(cols[12]) == 128 and cols.min() < 0
     # a constant map stays constant, also through the 2-D resize
-    assert np.allclose(M._imresize(np.full((600, 800), 0.3), 32), 0.3, rtol=0, atol=1e-15)
+    assert np.allclose(T._imresize(np.full((600, 800), 0.3), 32), 0.3, rtol=0, atol=1e-15)
 
 
 def test_emd_resize_option_and_errors():
@@ -304,7 +306,7 @@ def test_auc_counts_exact_for_values_sharing_a_bucket():
     flat, fix = s.ravel(), f.ravel() > 0
     for values in (flat, flat - 0.7, np.round(flat * 255), -np.round(flat * 255)):
         u = np.unique(values[fix])
-        ge, gt = M._count_ge_gt(values, u, values.min(), values.max())
+        ge, gt = A._count_ge_gt(values, u, values.min(), values.max())
         assert np.array_equal(ge, [(values >= v).sum() for v in u])
         assert np.array_equal(gt, [(values > v).sum() for v in u])
 

@@ -343,27 +343,3 @@ def test_evaluator_without_images_and_bad_threshold():
         sod.SODEvaluator().results()
     with pytest.raises(ValueError, match="'adaptive' or a float, got 'max'"):
         sod.fmeasure(np.zeros((2, 2), np.uint8), np.ones((2, 2), bool), threshold="max")
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def test_read_prediction_modes_and_match_by_stem(tmp_path):
-    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
-    Image.fromarray(grey).save(tmp_path / "a.png")
-    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "b.png")
-    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "c.png")
-    a, b, c = (sod.read_prediction(tmp_path / f"{s}.png") for s in "abc")
-    assert a.dtype == np.uint8 and np.array_equal(a, grey)
-    assert np.array_equal(b, grey)  # equal channels: luma is the channel itself
-    assert c.dtype == np.float64 and np.allclose(c, grey / 255.0)
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    Image.fromarray(grey > 100).save(masks / "a.png")
-    Image.fromarray(grey > 100).save(masks / "z.bmp")
-    pairs, no_pred, no_mask = sod.match_by_stem(tmp_path, masks)
-    assert [p[0] for p in pairs] == ["a"] and no_pred == ["z"] and no_mask == ["b", "c"]
-    assert np.array_equal(sod.read_mask(masks / "a.png"), grey > 100)
-    Image.fromarray(grey).save(tmp_path / "a.jpg")
-    with pytest.raises(ValueError, match="share the name 'a'.*a.jpg and a.png"):
-        sod.match_by_stem(tmp_path, masks)

@@ -1,0 +1,96 @@
+"""Salient-object detection (SOD) metrics: MAE, F-measure, S-measure, E-measure, weighted F.
+
+Plain functions score one prediction against one binary mask; :class:`SODEvaluator`
+accumulates a whole dataset in streaming fashion and computes every figure from one pass
+over each image.
+
+Definitions follow PySODMetrics 1.6.2 (``py_sod_metrics``: ``MAE``, ``Fmeasure``,
+``Smeasure``, ``Emeasure``, ``WeightedFmeasure``) and agree with it to about 1e-15 on the SOD
+benchmark (the tests require 1e-9, the issue 1e-6). Where the MATLAB code differs
+(ArcherFMY/sal_eval_toolbox ``performCalcu.m``, Fan et al.'s S- and E-measure code,
+Margolin et al.'s ``WFb.m``) the docstrings say so and which one each figure follows.
+
+How a prediction is read (``normalize=None``, the default):
+
+* ``uint8`` (0..255): ``p = v / 255`` followed by min-max normalisation
+  ``(p - min) / (max - min)`` when ``max > min`` (PySODMetrics ``prepare_data``, MATLAB
+  ``mapminmax(im2double(.))``); a constant map stays ``v / 255``. The MATLAB toolbox divides
+  by the maximum only for its F-measure and PR curve (``sMap ./ max``); that is the same map
+  whenever the minimum is 0, as it is for every map of the SOD benchmark.
+* floating point (0..1): used as given, in float64 (PySODMetrics with ``normalize=False``);
+  ``normalize=True`` applies the min-max step to floats too.
+
+Masks are binary: ``bool``, or numbers whose only values are ``{0, 1}`` or ``{0, 255}``;
+nonzero is foreground. (PySODMetrics thresholds grey masks at ``> 128``, the MATLAB toolbox at
+``>= 0.5 * 255``; for binary masks both agree with this, and other masks are refused rather
+than binarised silently.)
+
+Thresholds. Curves have 256 entries; entry ``t`` binarises the prediction as
+``floor(255 * p) >= t`` (``t = 0..255``, ascending). PySODMetrics and the MATLAB toolbox store
+the same 256 values in the opposite order (their index 0 is threshold 255): compare with
+``curve[::-1]``. The adaptive threshold is ``min(2 * mean(p), 1)`` applied to the unquantised
+``p`` with ``>=`` (Achanta et al. 2009; PySODMetrics and MATLAB ``Fmeasure_calu.m`` alike).
+
+``eps`` below is ``np.spacing(1) = 2.22e-16`` (MATLAB's ``eps``), as in PySODMetrics.
+
+References:
+    MAE: Perazzi et al., "Saliency filters", CVPR 2012.
+    F-measure: Achanta et al., "Frequency-tuned salient region detection", CVPR 2009.
+    S-measure: Fan et al., "Structure-measure: A new way to evaluate foreground maps",
+    ICCV 2017. E-measure: Fan et al., "Enhanced-alignment measure for binary foreground map
+    evaluation", IJCAI 2018. Weighted F: Margolin et al., "How to evaluate foreground maps?",
+    CVPR 2014.
+
+Example:
+    >>> import numpy as np
+    >>> from attnvision.saliency import sod
+    >>> mask = np.zeros((8, 8), bool); mask[2:6, 2:6] = True
+    >>> pred = (mask * 255).astype(np.uint8)
+    >>> sod.mae(pred, mask), round(sod.smeasure(pred, mask), 6)
+    (0.0, 1.0)
+
+Layout: :mod:`.prepare` (input checks, masks, the per-image preparation), :mod:`.metrics`
+(the metrics and their public functions), :mod:`.evaluator` (:class:`SODEvaluator`). Reading
+SOD folders (:func:`~attnvision.saliency.datasets.match_by_stem`,
+:func:`~attnvision.saliency.datasets.read_prediction`,
+:func:`~attnvision.saliency.datasets.read_mask`) lives with the other file readers in
+:mod:`attnvision.saliency.datasets`; the names are kept here too.
+"""
+
+from __future__ import annotations
+
+from ..datasets import IMAGE_SUFFIXES, match_by_stem, read_mask, read_prediction
+from .evaluator import CURVE_KEYS, SCALAR_KEYS, SODEvaluator
+from .metrics import (
+    emeasure,
+    emeasure_curve,
+    fmeasure,
+    fmeasure_from_pr,
+    mae,
+    precision_recall,
+    prepare,
+    smeasure,
+    weighted_fmeasure,
+)
+from .prepare import EPS, NUM_THRESHOLDS
+
+__all__ = [
+    "CURVE_KEYS",
+    "EPS",
+    "IMAGE_SUFFIXES",
+    "NUM_THRESHOLDS",
+    "SCALAR_KEYS",
+    "SODEvaluator",
+    "emeasure",
+    "emeasure_curve",
+    "fmeasure",
+    "fmeasure_from_pr",
+    "mae",
+    "match_by_stem",
+    "precision_recall",
+    "prepare",
+    "read_mask",
+    "read_prediction",
+    "smeasure",
+    "weighted_fmeasure",
+]

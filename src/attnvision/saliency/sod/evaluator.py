@@ -1,0 +1,142 @@
+"""Streaming evaluation of a SOD dataset: :class:`SODEvaluator` and its result keys.
+
+One ``update(pred, mask)`` per image prepares the pair once (:mod:`.prepare`) and computes
+every figure from that preparation (:mod:`.metrics`); ``results()`` averages over images
+as PySODMetrics does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .metrics import (
+    _emeasure_at,
+    _emeasure_curve,
+    _fmeasure_at,
+    _mae,
+    _precision_recall,
+    _smeasure,
+    _weighted_fmeasure,
+    fmeasure_from_pr,
+)
+from .prepare import NUM_THRESHOLDS, _Image
+
+__all__ = ["CURVE_KEYS", "SCALAR_KEYS", "SODEvaluator"]
+
+#: Keys of :meth:`SODEvaluator.results` holding one float each.
+SCALAR_KEYS = (
+    "mae",
+    "smeasure",
+    "weighted_fmeasure",
+    "adaptive_fmeasure",
+    "mean_fmeasure",
+    "max_fmeasure",
+    "adaptive_emeasure",
+    "mean_emeasure",
+    "max_emeasure",
+)
+#: Keys of :meth:`SODEvaluator.results` holding an array over the 256 thresholds.
+CURVE_KEYS = ("precision", "recall", "fmeasure_curve", "emeasure_curve")
+
+
+class SODEvaluator:
+    """Streaming evaluator for every SOD figure over a dataset.
+
+    Call :meth:`update` once per image and :meth:`results` at the end. Each image is prepared
+    once (normalised, histogrammed by mask, split into quadrants) and every metric reads the
+    same preparation; curves come from one histogram per image.
+
+    Dataset figures follow PySODMetrics: scalars are means over images; ``precision``,
+    ``recall``, ``fmeasure_curve`` and ``emeasure_curve`` are means over images of the
+    per-image ``(256,)`` curves (ascending thresholds ``t = 0..255``; PySODMetrics and MATLAB
+    store them reversed); ``mean_*`` and ``max_*`` are the mean and maximum of those mean
+    curves. The MATLAB toolbox instead reports ``max(fmeasure_from_pr(precision, recall))``
+    as its maximum F and leaves all-zero maps out of its averages.
+
+    Args:
+        beta2: beta squared of the F-measure (0.3).
+        alpha: S-measure balance between object and region terms (0.5).
+        wfm_beta2: beta squared of the weighted F-measure (1.0, as in ``WFb.m``).
+        normalize, resize: see :func:`prepare`.
+
+    Example:
+        >>> import numpy as np
+        >>> ev = SODEvaluator()
+        >>> mask = np.zeros((16, 16), bool); mask[4:12, 4:12] = True
+        >>> _ = ev.update((mask * 200).astype(np.uint8), mask)
+        >>> round(ev.results()["mae"], 6)
+        0.0
+    """
+
+    def __init__(
+        self,
+        *,
+        beta2: float = 0.3,
+        alpha: float = 0.5,
+        wfm_beta2: float = 1.0,
+        normalize: bool | None = None,
+        resize: bool = False,
+    ) -> None:
+        self.beta2, self.alpha, self.wfm_beta2 = beta2, alpha, wfm_beta2
+        self.normalize, self.resize = normalize, resize
+        self.count = 0
+        self._scalars = dict.fromkeys(("mae", "smeasure", "weighted_fmeasure"), 0.0)
+        self._scalars.update(adaptive_fmeasure=0.0, adaptive_emeasure=0.0)
+        self._curves = {key: np.zeros(NUM_THRESHOLDS) for key in CURVE_KEYS}
+
+    def update(self, pred: Any, mask: Any) -> dict[str, float]:
+        """Add one ``(H, W)`` prediction and its binary mask; returns that image's figures.
+
+        The returned dict has the nine keys of :data:`SCALAR_KEYS`, for this image alone
+        (``mean_*``/``max_*`` over its own curves).
+        """
+        image = _Image(pred, mask, normalize=self.normalize, resize=self.resize)
+        if 0 < image.n_fg < image.size:
+            image.quadrants  # noqa: B018 - the whole-image histogram is their sum
+        precision, recall = _precision_recall(image)
+        fcurve = fmeasure_from_pr(precision, recall, self.beta2)
+        ecurve = _emeasure_curve(image)
+        threshold = image.adaptive_threshold
+        figures = {
+            "mae": float(_mae(image)),
+            "smeasure": float(_smeasure(image, self.alpha)),
+            "weighted_fmeasure": float(_weighted_fmeasure(image, self.wfm_beta2)),
+            "adaptive_fmeasure": float(_fmeasure_at(image, threshold, self.beta2)),
+            "adaptive_emeasure": float(_emeasure_at(image, threshold)),
+        }
+        for key, value in figures.items():
+            self._scalars[key] += value
+        for key, curve in zip(CURVE_KEYS, (precision, recall, fcurve, ecurve)):
+            self._curves[key] += curve
+        self.count += 1
+        figures.update(
+            mean_fmeasure=float(fcurve.mean()),
+            max_fmeasure=float(fcurve.max()),
+            mean_emeasure=float(ecurve.mean()),
+            max_emeasure=float(ecurve.max()),
+        )
+        return {key: figures[key] for key in SCALAR_KEYS}
+
+    def results(self) -> dict[str, Any]:
+        """Dataset figures: floats under :data:`SCALAR_KEYS`, ``(256,)`` arrays under
+        :data:`CURVE_KEYS` (means over the images seen so far).
+
+        Raises:
+            ValueError: when no image was added.
+        """
+        if self.count == 0:
+            raise ValueError("SODEvaluator.results() needs at least one image, got 0 updates")
+        n = self.count
+        out: dict[str, Any] = {key: value / n for key, value in self._scalars.items()}
+        curves = {key: curve / n for key, curve in self._curves.items()}
+        out.update(
+            mean_fmeasure=float(curves["fmeasure_curve"].mean()),
+            max_fmeasure=float(curves["fmeasure_curve"].max()),
+            mean_emeasure=float(curves["emeasure_curve"].mean()),
+            max_emeasure=float(curves["emeasure_curve"].max()),
+        )
+        result = {key: float(out[key]) for key in SCALAR_KEYS}
+        result.update(curves)
+        return result
