@@ -161,3 +161,25 @@ def test_sod_keeps_the_reader_names():
 
     assert sod.read_mask is Ds.read_mask and sod.read_prediction is Ds.read_prediction
     assert sod.match_by_stem is Ds.match_by_stem and sod.IMAGE_SUFFIXES == Ds.IMAGE_SUFFIXES
+
+
+def test_read_mask_binarises_grey_masks_as_the_metrics_do(tmp_path):
+    levels = np.array([[0, 100, 128, 129], [200, 255, 5, 127]], np.uint8)
+    Image.fromarray(levels).save(tmp_path / "grey.png")
+    Image.fromarray(np.stack([levels] * 3, axis=-1)).save(tmp_path / "rgb.png")
+    Image.fromarray(levels.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    for name in ("grey", "rgb", "deep"):
+        assert np.array_equal(Ds.read_mask(tmp_path / f"{name}.png"), levels > 128), name
+        assert np.array_equal(
+            Ds.read_mask(tmp_path / f"{name}.png", mask_threshold=99), levels > 99
+        ), name
+    with pytest.raises(ValueError, match=r"binary mask.*got values 0, 5, 100.*grey\.png"):
+        Ds.read_mask(tmp_path / "grey.png", strict_masks=True)
+    Image.fromarray((levels > 128).astype(np.uint8) * 255).save(tmp_path / "binary.png")
+    assert np.array_equal(Ds.read_mask(tmp_path / "binary.png", strict_masks=True), levels > 128)
+    (tmp_path / "notes.png").write_text("not an image")
+    for reader in (Ds.read_mask, Ds.read_prediction):
+        with pytest.raises(ValueError, match=r"notes\.png: cannot read as an image"):
+            reader(tmp_path / "notes.png")
+        with pytest.raises(FileNotFoundError, match="missing.png"):
+            reader(tmp_path / "missing.png")

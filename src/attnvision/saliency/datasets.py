@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._utils import open_image
+from .sod.inputs import MASK_THRESHOLD, _binary_mask
 
 __all__ = [
     "FIXATION_SUFFIXES",
@@ -375,10 +376,12 @@ def match_by_stem(
 def read_prediction(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a predicted map as ``(H, W)``: uint8 for 8-bit images (colour images converted
     to grey with PIL's ITU-R 601 luma), float64 in [0, 1] for 16-bit (divided by 65535) and
-    for 32-bit float TIFFs (taken as they are)."""
-    from PIL import Image
+    for 32-bit float TIFFs (taken as they are).
 
-    with Image.open(path) as image:
+    Raises:
+        FileNotFoundError: no such file. ValueError: not an image, or 32-bit integers.
+    """
+    with open_image(path) as image:
         if image.mode == "F":
             return np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16"):
@@ -388,18 +391,34 @@ def read_prediction(path: str | os.PathLike[str]) -> np.ndarray:
         return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a ground-truth mask as a ``(H, W)`` bool array (foreground = nonzero).
+def read_mask(
+    path: str | os.PathLike[str],
+    *,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
+) -> np.ndarray:
+    """Read a ground-truth mask as a ``(H, W)`` bool array.
+
+    8-bit images (colour ones converted to grey with PIL's luma) are grey levels 0..255,
+    16-bit ones are divided by 65535 and 32-bit float TIFFs are taken as they are; the
+    mask is then binarised as every SOD metric binarises masks
+    (:mod:`attnvision.saliency.sod`): foreground where the level is ``> mask_threshold`` of
+    255 (PySODMetrics' ``gt > 128``), 0/1 and 0/255 masks as they are.
 
     Raises:
-        ValueError: the image is not binary (values other than 0 and 255 after conversion
-            to 8-bit grey), naming the file.
+        FileNotFoundError: no such file. ValueError: not an image, or (``strict_masks``)
+            not a binary mask, naming the file.
     """
-    from .sod.prepare import _binary_mask
-
     with open_image(path) as image:
-        grey = np.asarray(image.convert("L"))
+        if image.mode.startswith("I;16"):
+            grey = np.asarray(image, dtype=np.float64) / 65535.0
+        elif image.mode in ("F", "1"):
+            grey = np.asarray(image)
+        elif image.mode == "I":
+            raise ValueError(f"expected an 8- or 16-bit mask, got 32-bit integers: {path}")
+        else:
+            grey = np.asarray(image.convert("L"))
     try:
-        return _binary_mask(grey)
+        return _binary_mask(grey, threshold=mask_threshold, strict=strict_masks)
     except ValueError as exc:
         raise ValueError(f"{exc}: {path}") from None

@@ -20,10 +20,28 @@ How a prediction is read (``normalize=None``, the default):
 * floating point (0..1): used as given, in float64 (PySODMetrics with ``normalize=False``);
   ``normalize=True`` applies the min-max step to floats too.
 
-Masks are binary: ``bool``, or numbers whose only values are ``{0, 1}`` or ``{0, 255}``;
-nonzero is foreground. (PySODMetrics thresholds grey masks at ``> 128``, the MATLAB toolbox at
-``>= 0.5 * 255``; for binary masks both agree with this, and other masks are refused rather
-than binarised silently.)
+How a mask is read (``mask_threshold=128``, ``strict_masks=False``, the defaults): masks as
+the benchmarks ship them, with anti-aliased or resized edges, JPEG noise or soft values
+averaged over annotators (PASCAL-S), are binarised as PySODMetrics binarises them:
+
+* ``bool``: as given; numbers whose only values are 0 and 1: 0/1 masks (nonzero is
+  foreground; PySODMetrics would call such a mask empty, since ``1 > 128`` is false);
+* integers: grey levels 0..255 (other values are refused), foreground where
+  ``level > mask_threshold`` (PySODMetrics ``gt > 128``); floats: levels / 255 in [0, 1]
+  (or exactly 0/255), foreground where ``value > mask_threshold / 255``.
+  :func:`~attnvision.saliency.datasets.read_mask` reads 8-bit images as levels (colour
+  through PIL's luma, as ``cv2.IMREAD_GRAYSCALE``), 16-bit ones divided by 65535.
+* ``strict_masks=True`` refuses every mask but ``bool``, 0/1 and 0/255 (naming the values
+  found) instead of binarising.
+
+With the defaults every figure equals PySODMetrics' on grey masks (tested to 1e-9 on
+anti-aliased, JPEG-compressed and averaged masks). The MATLAB toolbox
+(``performCalcu.m``) binarises ``im2double(gt) >= gtMapThreshold`` with ``0.5`` (its
+``evaluate_models.m``; the original code used ``0.1``): foreground from level 128 instead
+of 129, i.e. ``mask_threshold=127`` (``25`` for ``0.1``). For colour masks MATLAB takes
+``rgb2gray`` of the double image (unrounded luma), PIL and OpenCV round the luma to 8 bits
+first, so a pixel whose luma lies within half a level of the threshold can differ. On
+0/255 masks all of these agree.
 
 Thresholds. Curves have 256 entries; entry ``t`` binarises the prediction as
 ``floor(255 * p) >= t`` (``t = 0..255``, ascending). PySODMetrics and the MATLAB toolbox store
@@ -49,7 +67,7 @@ Example:
     >>> sod.mae(pred, mask), round(sod.smeasure(pred, mask), 6)
     (0.0, 1.0)
 
-Layout: :mod:`.prepare` (input checks, masks, the per-image preparation), :mod:`.metrics`
+Layout: :mod:`.inputs` (input checks, masks, the per-image preparation), :mod:`.metrics`
 (the metrics and their public functions), :mod:`.evaluator` (:class:`SODEvaluator`). Reading
 SOD folders (:func:`~attnvision.saliency.datasets.match_by_stem`,
 :func:`~attnvision.saliency.datasets.read_prediction`,
@@ -59,8 +77,10 @@ SOD folders (:func:`~attnvision.saliency.datasets.match_by_stem`,
 
 from __future__ import annotations
 
-from ..datasets import IMAGE_SUFFIXES, match_by_stem, read_mask, read_prediction
+from typing import Any
+
 from .evaluator import CURVE_KEYS, SCALAR_KEYS, SODEvaluator
+from .inputs import EPS, MASK_THRESHOLD, NUM_THRESHOLDS
 from .metrics import (
     emeasure,
     emeasure_curve,
@@ -72,12 +92,12 @@ from .metrics import (
     smeasure,
     weighted_fmeasure,
 )
-from .prepare import EPS, NUM_THRESHOLDS
 
 __all__ = [
     "CURVE_KEYS",
     "EPS",
     "IMAGE_SUFFIXES",
+    "MASK_THRESHOLD",
     "NUM_THRESHOLDS",
     "SCALAR_KEYS",
     "SODEvaluator",
@@ -94,3 +114,14 @@ __all__ = [
     "smeasure",
     "weighted_fmeasure",
 ]
+
+_READERS = ("IMAGE_SUFFIXES", "match_by_stem", "read_mask", "read_prediction")
+
+
+def __getattr__(name: str) -> Any:
+    # the SOD folder readers live in saliency/datasets.py (which imports this package)
+    if name in _READERS:
+        from .. import datasets
+
+        return getattr(datasets, name)
+    raise AttributeError(f"module 'attnvision.saliency.sod' has no attribute {name!r}")

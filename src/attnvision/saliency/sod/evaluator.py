@@ -1,6 +1,6 @@
 """Streaming evaluation of a SOD dataset: :class:`SODEvaluator` and its result keys.
 
-One ``update(pred, mask)`` per image prepares the pair once (:mod:`.prepare`) and computes
+One ``update(pred, mask)`` per image prepares the pair once (:mod:`.inputs`) and computes
 every figure from that preparation (:mod:`.metrics`); ``results()`` averages over images
 as PySODMetrics does.
 """
@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .inputs import MASK_THRESHOLD, NUM_THRESHOLDS, _check_mask_threshold, _Image
 from .metrics import (
     _emeasure_at,
     _emeasure_curve,
@@ -21,7 +22,6 @@ from .metrics import (
     _weighted_fmeasure,
     fmeasure_from_pr,
 )
-from .prepare import NUM_THRESHOLDS, _Image
 
 __all__ = ["CURVE_KEYS", "SCALAR_KEYS", "SODEvaluator"]
 
@@ -59,7 +59,8 @@ class SODEvaluator:
         beta2: beta squared of the F-measure (0.3).
         alpha: S-measure balance between object and region terms (0.5).
         wfm_beta2: beta squared of the weighted F-measure (1.0, as in ``WFb.m``).
-        normalize, resize: see :func:`prepare`.
+        normalize, resize, mask_threshold, strict_masks: see :func:`prepare` (grey masks
+            are binarised at ``> 128`` of 255 by default, as PySODMetrics does).
 
     Example:
         >>> import numpy as np
@@ -78,9 +79,13 @@ class SODEvaluator:
         wfm_beta2: float = 1.0,
         normalize: bool | None = None,
         resize: bool = False,
+        mask_threshold: float = MASK_THRESHOLD,
+        strict_masks: bool = False,
     ) -> None:
         self.beta2, self.alpha, self.wfm_beta2 = beta2, alpha, wfm_beta2
         self.normalize, self.resize = normalize, resize
+        self.mask_threshold = _check_mask_threshold(mask_threshold)
+        self.strict_masks = bool(strict_masks)
         self.count = 0
         self._scalars = dict.fromkeys(("mae", "smeasure", "weighted_fmeasure"), 0.0)
         self._scalars.update(adaptive_fmeasure=0.0, adaptive_emeasure=0.0)
@@ -92,9 +97,14 @@ class SODEvaluator:
         The returned dict has the nine keys of :data:`SCALAR_KEYS`, for this image alone
         (``mean_*``/``max_*`` over its own curves).
         """
-        image = _Image(pred, mask, normalize=self.normalize, resize=self.resize)
-        if 0 < image.n_fg < image.size:
-            image.quadrants  # noqa: B018 - the whole-image histogram is their sum
+        image = _Image(
+            pred,
+            mask,
+            normalize=self.normalize,
+            resize=self.resize,
+            mask_threshold=self.mask_threshold,
+            strict_masks=self.strict_masks,
+        )
         precision, recall = _precision_recall(image)
         fcurve = fmeasure_from_pr(precision, recall, self.beta2)
         ecurve = _emeasure_curve(image)

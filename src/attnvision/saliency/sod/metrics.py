@@ -1,6 +1,6 @@
 """The SOD metrics: MAE, F-measure (adaptive, curve), S-measure, E-measure, weighted F.
 
-What lives here: the per-image math on a prepared :class:`~.prepare._Image` (``_mae``,
+What lives here: the per-image math on a prepared :class:`~.inputs._Image` (``_mae``,
 ``_fmeasure_at``, ``_precision_recall``, ``_emeasure_at``, ``_emeasure_curve``,
 ``_smeasure``, ``_weighted_fmeasure`` and their helpers) and the public functions of one
 prediction/mask pair (:func:`prepare`, :func:`mae`, :func:`fmeasure`, ...). Definitions and
@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .prepare import EPS, _Bag, _Image, _Region
+from ..metrics.checks import _dot
+from .inputs import EPS, MASK_THRESHOLD, _Bag, _Image, _Region
 
 __all__ = [
     "emeasure",
@@ -110,6 +111,24 @@ def _smeasure(image: _Image, alpha: float) -> float:
     return max(0.0, alpha * object_score + (1 - alpha) * region_score)
 
 
+_IMPORTANCE = np.zeros(0)
+
+
+def _importance(squared: np.ndarray) -> np.ndarray:
+    """``2 - 0.5 ** (sqrt(d2) / 5)`` (``WFb.m``'s background weight) for integer squared
+    distances, from a table grown as needed: the same float64 values as PySODMetrics'
+    ``2 - np.exp(np.log(0.5) / 5 * Dst)`` with ``Dst = sqrt(d2)``, without an ``exp`` per pixel.
+    """
+    global _IMPORTANCE
+    need = int(squared.max()) + 1 if squared.size else 0
+    table = _IMPORTANCE
+    if table.size < need:
+        d = np.sqrt(np.arange(max(need, 2 * table.size, 1 << 16), dtype=np.float64))
+        table = 2 - np.exp(np.log(0.5) / 5 * d)
+        _IMPORTANCE = table
+    return table.take(squared)
+
+
 def _weighted_fmeasure(image: _Image, beta2: float) -> float:
     if image.n_fg == 0:
         return 0.0
@@ -127,44 +146,37 @@ def _weighted_fmeasure(image: _Image, beta2: float) -> float:
     y0, y1 = max(fg_rows[0] - 3, 0), min(fg_rows[-1] + 4, h)
     x0, x1 = max(fg_cols[0] - 3, 0), min(fg_cols[-1] + 4, w)
     window = (slice(y0, y1), slice(x0, x1))
-    if image.v is not None:
-        table = np.concatenate([image.table, 1 - image.table])
-        error = table.take(image.code[window])
-    else:
-        error = np.abs(image._p[window] - gt[window])
-    flat = nearest[0][window] - y0
-    flat = flat.astype(np.intp)
-    flat *= x1 - x0
+    inside = gt[window]
+    error = image.values(window)  # E = |p - gt|: p on the background, 1 - p on the foreground
+    np.subtract(1.0, error, out=error, where=inside)
+    flat = nearest[0][window] * (x1 - x0)  # the nearest pixel's index inside the window
     flat += nearest[1][window]
-    flat -= x0
-    spread = error.ravel().take(flat)
-    kernel = _gauss1d()
-    spread = ndimage.correlate1d(spread, kernel, axis=0, mode="constant", cval=0.0)
-    spread = ndimage.correlate1d(spread, kernel, axis=1, mode="constant", cval=0.0)
+    flat -= y0 * (x1 - x0) + x0
+    spread = error.ravel()[flat]  # fancy indexing: take() is slow with int32 indices
+    spread = ndimage.correlate1d(spread, _KERNEL, axis=0, mode="constant", cval=0.0)
+    spread = ndimage.correlate1d(spread, _KERNEL, axis=1, mode="constant", cval=0.0)
     np.minimum(spread, error, out=spread)
-    fg_weighted = float(spread[gt[window]].sum())
+    fg_weighted = float(np.sum(spread, where=inside))
     # Pixel importance: background errors (= p) weigh 2 - 0.5 ** (distance / 5); only
     # background pixels with p > 0 contribute.
     if image.v is not None:
         positive = np.flatnonzero(image.table > 0)
-        first = positive[0] if positive.size else 256
-        contributing = image.v >= first if first < 256 else np.zeros(image.shape, bool)
+        contributing = image.v >= positive[0] if positive.size else np.zeros(gt.shape, bool)
     else:
         contributing = image._p > 0
     contributing &= ~gt
     index = np.flatnonzero(contributing)
     if image.v is not None:
-        values = image.table.take(image.v.ravel().take(index))
+        values = image.table[image.v.ravel().take(index)]
     else:
         values = image._p.ravel().take(index)
-    rows, cols = np.divmod(index, w)
-    rows -= nearest[0].ravel().take(index)
-    cols -= nearest[1].ravel().take(index)
-    rows *= rows
-    cols *= cols
-    rows += cols  # squared distance, exact in int64
-    importance = 2 - np.exp(np.log(0.5) / 5 * np.sqrt(rows, dtype=np.float64))
-    bg_weighted = float((values * importance).sum())
+    rows = index // w
+    dy = nearest[0].ravel().take(index) - rows
+    dx = nearest[1].ravel().take(index) - (index - rows * w)
+    dy *= dy
+    dx *= dx
+    dy += dx  # squared distance, exact in integers
+    bg_weighted = _dot(values, _importance(dy))
     tp_w = image.n_fg - fg_weighted
     fp_w = bg_weighted
     recall = 1 - fg_weighted / image.n_fg
@@ -178,6 +190,9 @@ def _gauss1d(size: int = 7, sigma: float = 5.0) -> np.ndarray:
     x = np.arange(size) - (size - 1) / 2
     g = np.exp(-(x * x) / (2 * sigma * sigma))
     return g / g.sum()
+
+
+_KERNEL = _gauss1d()
 
 
 def _object_score(bag: _Bag, *, invert: bool) -> float:
@@ -228,39 +243,75 @@ def _ssim(region: _Region) -> float:
     return 1.0 if beta == 0 else 0.0
 
 
-def prepare(pred: Any, mask: Any, *, normalize: bool | None = None, resize: bool = False) -> Any:
+def prepare(
+    pred: Any,
+    mask: Any,
+    *,
+    normalize: bool | None = None,
+    resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
+) -> Any:
     """Check and prepare one prediction/mask pair; every metric accepts the result in place of
     ``pred`` (with ``mask=None``) so that several metrics share the work.
 
     Args:
         pred: ``(H, W)`` prediction, uint8 0..255 or float 0..1 (NumPy or torch).
-        mask: ``(H, W)`` binary mask (bool, 0/1 or 0/255).
+        mask: ``(H, W)`` ground truth: bool, 0/1, or grey levels (integers 0..255, floats
+            0..1) binarised at ``mask_threshold`` (see :mod:`attnvision.saliency.sod`).
         normalize: min-max normalise ``pred``; ``None`` means yes for uint8, no for floats.
         resize: resize ``pred`` (bilinear, PIL; uint8 stays uint8, floats are resized in
             float32) to the mask's shape when they differ; otherwise a shape mismatch raises
             ``ValueError`` naming both shapes. (The MATLAB toolbox resizes every map silently
             with ``imresize``, bicubic; PySODMetrics does not resize.)
+        mask_threshold: a grey mask pixel is foreground when its level (of 255) is above
+            this (128: PySODMetrics' ``gt > 128``; 127 gives the MATLAB toolbox's
+            ``gt >= 0.5``).
+        strict_masks: refuse masks that are not bool, 0/1 or 0/255 instead of binarising.
 
     Raises:
         ValueError: empty or non-2-D input, NaN/inf, float values outside [0, 1], a dtype
-            other than uint8/float, a non-binary mask, or shapes that differ without ``resize``.
+            other than uint8/float, a mask outside its range (or not binary with
+            ``strict_masks``), or shapes that differ without ``resize``.
     """
-    return _image(pred, mask, normalize, resize)
+    return _image(pred, mask, normalize, resize, mask_threshold, strict_masks)
 
 
-def _image(pred: Any, mask: Any, normalize: bool | None, resize: bool) -> _Image:
+def _image(
+    pred: Any,
+    mask: Any,
+    normalize: bool | None,
+    resize: bool,
+    mask_threshold: float,
+    strict_masks: bool,
+) -> _Image:
     if isinstance(pred, _Image):
         return pred
-    return _Image(pred, mask, normalize=normalize, resize=resize)
+    return _Image(
+        pred,
+        mask,
+        normalize=normalize,
+        resize=resize,
+        mask_threshold=mask_threshold,
+        strict_masks=strict_masks,
+    )
 
 
-def mae(pred: Any, mask: Any, *, normalize: bool | None = None, resize: bool = False) -> float:
+def mae(
+    pred: Any,
+    mask: Any,
+    *,
+    normalize: bool | None = None,
+    resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
+) -> float:
     """Mean absolute error ``mean |p - gt|`` over the ``(H, W)`` image (Perazzi et al. 2012).
 
     Same figure as PySODMetrics ``MAE`` and MATLAB ``CalMAE.m`` (which min-max normalises).
     See :func:`prepare` for the arguments.
     """
-    return float(_mae(_image(pred, mask, normalize, resize)))
+    return float(_mae(_image(pred, mask, normalize, resize, mask_threshold, strict_masks)))
 
 
 def fmeasure(
@@ -271,6 +322,8 @@ def fmeasure(
     beta2: float = 0.3,
     normalize: bool | None = None,
     resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
 ) -> float:
     """F-measure ``(1 + b2) P R / (b2 P + R)`` of ``p >= threshold`` (Achanta et al. 2009).
 
@@ -280,7 +333,7 @@ def fmeasure(
     empty mask it is therefore 0. For the 256-threshold curve use :func:`precision_recall`
     and :func:`fmeasure_from_pr`. See :func:`prepare` for the other arguments.
     """
-    image = _image(pred, mask, normalize, resize)
+    image = _image(pred, mask, normalize, resize, mask_threshold, strict_masks)
     if threshold == "adaptive":
         threshold = image.adaptive_threshold
     elif isinstance(threshold, str):
@@ -289,7 +342,13 @@ def fmeasure(
 
 
 def precision_recall(
-    pred: Any, mask: Any, *, normalize: bool | None = None, resize: bool = False
+    pred: Any,
+    mask: Any,
+    *,
+    normalize: bool | None = None,
+    resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall of ``floor(255 p) >= t`` for ``t = 0..255`` (two ``(256,)`` arrays).
 
@@ -297,7 +356,7 @@ def precision_recall(
     for an empty mask (PySODMetrics; MATLAB gives NaN). MATLAB's curves are the same values
     in reverse order (``[::-1]``). See :func:`prepare` for the arguments.
     """
-    return _precision_recall(_image(pred, mask, normalize, resize))
+    return _precision_recall(_image(pred, mask, normalize, resize, mask_threshold, strict_masks))
 
 
 def fmeasure_from_pr(precision: Any, recall: Any, beta2: float = 0.3) -> np.ndarray:
@@ -323,6 +382,8 @@ def smeasure(
     alpha: float = 0.5,
     normalize: bool | None = None,
     resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
 ) -> float:
     """Structure measure ``max(0, alpha S_object + (1 - alpha) S_region)`` (Fan et al. 2017).
 
@@ -338,7 +399,9 @@ def smeasure(
     the last row or column) has weight 0 and is skipped; PySODMetrics and MATLAB return NaN.
     See :func:`prepare` for the other arguments.
     """
-    return float(_smeasure(_image(pred, mask, normalize, resize), alpha))
+    return float(
+        _smeasure(_image(pred, mask, normalize, resize, mask_threshold, strict_masks), alpha)
+    )
 
 
 def emeasure(
@@ -348,6 +411,8 @@ def emeasure(
     threshold: float | str = "adaptive",
     normalize: bool | None = None,
     resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
 ) -> float:
     """Enhanced-alignment measure of ``p >= threshold`` (Fan et al. 2018, Eq. 6).
 
@@ -356,7 +421,7 @@ def emeasure(
     (foreground) and 0 elsewhere. ``threshold="adaptive"`` is ``min(2 mean(p), 1)``.
     Same figure as PySODMetrics ``Emeasure`` (adaptive). See :func:`prepare`.
     """
-    image = _image(pred, mask, normalize, resize)
+    image = _image(pred, mask, normalize, resize, mask_threshold, strict_masks)
     if threshold == "adaptive":
         threshold = image.adaptive_threshold
     elif isinstance(threshold, str):
@@ -365,11 +430,17 @@ def emeasure(
 
 
 def emeasure_curve(
-    pred: Any, mask: Any, *, normalize: bool | None = None, resize: bool = False
+    pred: Any,
+    mask: Any,
+    *,
+    normalize: bool | None = None,
+    resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
 ) -> np.ndarray:
     """E-measure of ``floor(255 p) >= t`` for ``t = 0..255``: a ``(256,)`` array computed from
     per-level counts, not 256 binarisations (PySODMetrics' curve in reverse order)."""
-    return _emeasure_curve(_image(pred, mask, normalize, resize))
+    return _emeasure_curve(_image(pred, mask, normalize, resize, mask_threshold, strict_masks))
 
 
 def weighted_fmeasure(
@@ -379,6 +450,8 @@ def weighted_fmeasure(
     beta2: float = 1.0,
     normalize: bool | None = None,
     resize: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
 ) -> float:
     """Weighted F-measure of Margolin et al. 2014 (``WFb.m``), ``beta2 = 1`` by default.
 
@@ -391,4 +464,8 @@ def weighted_fmeasure(
     ``WFb.m`` is undefined there). Nearest pixels come from SciPy's feature transform, as in
     PySODMetrics, so ties are broken identically. See :func:`prepare`.
     """
-    return float(_weighted_fmeasure(_image(pred, mask, normalize, resize), beta2))
+    return float(
+        _weighted_fmeasure(
+            _image(pred, mask, normalize, resize, mask_threshold, strict_masks), beta2
+        )
+    )

@@ -35,17 +35,75 @@ def _to_numpy(x: Any, what: str) -> np.ndarray:
     return x
 
 
-def _binary_mask(mask: Any) -> np.ndarray:
+#: PySODMetrics' ``gt > 128``: a grey mask pixel is foreground above this value of 255.
+MASK_THRESHOLD = 128
+
+
+def _check_mask_threshold(threshold: float) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        raise TypeError(f"expected mask_threshold as a number, got {type(threshold).__name__}")
+    if not 0 <= threshold < 255:
+        raise ValueError(f"expected mask_threshold in [0, 255), got {threshold!r}")
+    return float(threshold)
+
+
+def _shown_values(mask: np.ndarray) -> str:
+    """The first distinct values of a mask, for an error message (sorted, at most six)."""
+    if mask.dtype == np.uint8:
+        values = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
+    else:
+        values = np.unique(mask)
+    return ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
+
+
+def _only(mask: np.ndarray, value: float) -> bool:
+    """Whether every nonzero entry of ``mask`` equals ``value``."""
+    return np.count_nonzero(mask) == np.count_nonzero(mask == value)
+
+
+def _binary_mask(
+    mask: Any, *, threshold: float = MASK_THRESHOLD, strict: bool = False
+) -> np.ndarray:
+    """The foreground of ``mask`` as a bool ``(H, W)`` array (see the package docstring).
+
+    ``bool`` masks are used as they are and masks whose values are all 0 or 1 are 0/1
+    masks. Otherwise integer masks are grey levels 0..255 and float masks lie in [0, 1]
+    (grey level / 255); a pixel is foreground when its grey level is ``> threshold``
+    (PySODMetrics' ``gt > 128``). ``strict`` refuses everything but bool, 0/1 and 0/255.
+    """
     mask = _to_numpy(mask, "mask")
     if mask.dtype == bool:
         return mask
-    if not (np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):
-        raise ValueError(f"expected a binary mask (bool, 0/1 or 0/255), got dtype {mask.dtype}")
-    values = np.unique(mask)
-    if not (set(values.tolist()) <= {0, 1} or set(values.tolist()) <= {0, 255}):
-        shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
-        raise ValueError(f"expected a binary mask (values 0/1 or 0/255), got values {shown}")
-    return mask != 0
+    integer = np.issubdtype(mask.dtype, np.integer)
+    if not (integer or np.issubdtype(mask.dtype, np.floating)):
+        raise ValueError(f"expected a mask of bool, integer or float dtype, got {mask.dtype}")
+    low, high = mask.min(), mask.max()
+    if not integer and not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError("expected a finite mask, got NaN or infinite values")
+    if low >= 0 and high <= 1 and (integer or _only(mask, 1)):
+        return mask.view(bool) if mask.dtype == np.uint8 else mask != 0  # a 0/1 mask
+    if strict:
+        if low >= 0 and high == 255 and _only(mask, 255):
+            return mask != 0
+        raise ValueError(
+            f"expected a binary mask (values 0/1 or 0/255), got values {_shown_values(mask)} "
+            "(grey masks are binarised at > 128 unless strict masks are asked for)"
+        )
+    threshold = _check_mask_threshold(threshold)
+    if integer:
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"expected an integer mask with grey levels 0..255, got min {low} and max {high}"
+            )
+        return mask > threshold
+    if low >= 0 and high == 255 and _only(mask, 255):
+        return mask != 0  # a 0/255 float mask
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"expected a float mask in [0, 1] (or 0/255), got min {low:g} and max {high:g} "
+            "(pass 0..255 grey masks as uint8)"
+        )
+    return mask > threshold / 255
 
 
 def _resize_pred(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -127,10 +185,17 @@ class _Image:
     """
 
     def __init__(
-        self, pred: Any, mask: Any, *, normalize: bool | None = None, resize: bool = False
+        self,
+        pred: Any,
+        mask: Any,
+        *,
+        normalize: bool | None = None,
+        resize: bool = False,
+        mask_threshold: float = MASK_THRESHOLD,
+        strict_masks: bool = False,
     ) -> None:
         pred = _to_numpy(pred, "pred")
-        gt = _binary_mask(mask)
+        gt = _binary_mask(mask, threshold=mask_threshold, strict=strict_masks)
         if pred.dtype == bool:
             raise ValueError(
                 "expected pred as uint8 (0..255) or float (0..1), got dtype bool "
@@ -155,9 +220,11 @@ class _Image:
         if pred.dtype == np.uint8:
             self.v: np.ndarray | None = pred
             table = np.arange(256) / 255
+            self._shift: tuple[float, float] | None = None  # (low, high - low) of min-max
             if normalize is None or normalize:
                 low, high = table[pred.min()], table[pred.max()]
                 if high != low:
+                    self._shift = (low, high - low)
                     table = (table - low) / (high - low)
             self.table: np.ndarray | None = table
             self._p: np.ndarray | None = None
@@ -172,13 +239,17 @@ class _Image:
 
     # -- shared pieces ----------------------------------------------------------------
 
-    @cached_property
-    def code(self) -> np.ndarray:
-        """``v + 256 * gt`` (uint8 path): the histogram bin of every pixel."""
-        code = self.gt.astype(np.intp)
-        code <<= 8
-        code += self.v
-        return code
+    def values(self, window: tuple[slice, slice]) -> np.ndarray:
+        """``p`` on ``window`` as a new float64 array; for uint8 maps the table's own
+        arithmetic per pixel (identical values, faster than a lookup)."""
+        if self.v is None:
+            return self._p[window].copy()
+        p = self.v[window].astype(np.float64)
+        p /= 255
+        if self._shift is not None:
+            p -= self._shift[0]
+            p /= self._shift[1]
+        return p
 
     @cached_property
     def cols(self) -> np.ndarray:
@@ -196,39 +267,33 @@ class _Image:
             cx = np.round(np.dot(np.arange(w), self.cols) / self.n_fg)
         return int(cy) + 1, int(cx) + 1
 
-    def _quadrant_slices(self) -> list[tuple[slice, slice]]:
-        h, w = self.shape
-        cy, cx = self.centroid
-        return [
-            (slice(0, cy), slice(0, cx)),
-            (slice(0, cy), slice(cx, w)),
-            (slice(cy, h), slice(0, cx)),
-            (slice(cy, h), slice(cx, w)),
-        ]
-
-    def _region_from_counts(self, counts: np.ndarray) -> _Region:
-        return _Region(_Bag(self.table, counts[256:]), _Bag(self.table, counts[:256]))
-
     @cached_property
     def quadrants(self) -> list[_Region]:
+        """The four regions split at :attr:`centroid`: top-left, top-right, bottom-left,
+        bottom-right (uint8 path: their ``v + 256 gt`` histograms from one ``bincount``)."""
+        h, w = self.shape
+        cy, cx = self.centroid
+        if self.v is not None:
+            code = np.multiply(self.gt, 256, dtype=np.uint16)
+            code += self.v
+            code[cy:] += 1024
+            code[:, cx:] += 512
+            counts = np.bincount(code.ravel(), minlength=2048).reshape(4, 512)
+            return [_Region(_Bag(self.table, c[256:]), _Bag(self.table, c[:256])) for c in counts]
         regions = []
-        for rows, cols in self._quadrant_slices():
-            if self.v is not None:
-                counts = np.bincount(self.code[rows, cols].ravel(), minlength=512)
-                regions.append(self._region_from_counts(counts))
-            else:
-                p, g = self._p[rows, cols], self.gt[rows, cols]
-                regions.append(_Region(_Bag(p[g]), _Bag(p[~g])))
+        for rows, cols in ((slice(0, cy), slice(0, cx)), (slice(0, cy), slice(cx, w)),
+                           (slice(cy, h), slice(0, cx)), (slice(cy, h), slice(cx, w))):  # fmt: skip
+            p, g = self._p[rows, cols], self.gt[rows, cols]
+            regions.append(_Region(_Bag(p[g]), _Bag(p[~g])))
         return regions
 
     @cached_property
     def whole(self) -> _Region:
+        """The whole image (uint8 path: the sum of the quadrants' histograms)."""
         if self.v is not None:
-            if "quadrants" in self.__dict__:
-                counts = sum(np.concatenate([r.bg.counts, r.fg.counts]) for r in self.quadrants)
-            else:
-                counts = np.bincount(self.code.ravel(), minlength=512)
-            return self._region_from_counts(counts)
+            fg = sum(r.fg.counts for r in self.quadrants)
+            bg = sum(r.bg.counts for r in self.quadrants)
+            return _Region(_Bag(self.table, fg), _Bag(self.table, bg))
         return _Region(_Bag(self._p[self.gt]), _Bag(self._p[~self.gt]))
 
     @cached_property
