@@ -9,6 +9,7 @@ their references are in :mod:`attnvision.saliency.sod`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,14 @@ def _smeasure(image: _Image, alpha: float) -> float:
     return max(0.0, alpha * object_score + (1 - alpha) * region_score)
 
 
+@functools.lru_cache(maxsize=8)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every pixel of an ``(h, w)`` image, flat int32 (read-only)."""
+    rows, cols = (a.ravel() for a in np.indices((h, w), dtype=np.int32))
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 _IMPORTANCE = np.zeros(0)
 
 
@@ -126,7 +135,7 @@ def _importance(squared: np.ndarray) -> np.ndarray:
         d = np.sqrt(np.arange(max(need, 2 * table.size, 1 << 16), dtype=np.float64))
         table = 2 - np.exp(np.log(0.5) / 5 * d)
         _IMPORTANCE = table
-    return table.take(squared)
+    return table[squared]  # fancy indexing: take() is slow with int32 indices
 
 
 def _weighted_fmeasure(image: _Image, beta2: float) -> float:
@@ -146,17 +155,19 @@ def _weighted_fmeasure(image: _Image, beta2: float) -> float:
     y0, y1 = max(fg_rows[0] - 3, 0), min(fg_rows[-1] + 4, h)
     x0, x1 = max(fg_cols[0] - 3, 0), min(fg_cols[-1] + 4, w)
     window = (slice(y0, y1), slice(x0, x1))
-    inside = gt[window]
-    error = image.values(window)  # E = |p - gt|: p on the background, 1 - p on the foreground
-    np.subtract(1.0, error, out=error, where=inside)
+    # E = |p - gt| = 1 - p on the foreground. Only foreground errors are ever read (the
+    # spread takes each pixel's nearest foreground error), so the background is set to 0,
+    # which also makes min(EA, E) zero there (EA >= 0) and the foreground sum a plain sum.
+    error = image.values(window)
+    np.subtract(1.0, error, out=error)
+    error *= gt[window]
     flat = nearest[0][window] * (x1 - x0)  # the nearest pixel's index inside the window
     flat += nearest[1][window]
     flat -= y0 * (x1 - x0) + x0
     spread = error.ravel()[flat]  # fancy indexing: take() is slow with int32 indices
     spread = ndimage.correlate1d(spread, _KERNEL, axis=0, mode="constant", cval=0.0)
     spread = ndimage.correlate1d(spread, _KERNEL, axis=1, mode="constant", cval=0.0)
-    np.minimum(spread, error, out=spread)
-    fg_weighted = float(np.sum(spread, where=inside))
+    fg_weighted = float(np.minimum(spread, error, out=spread).sum())
     # Pixel importance: background errors (= p) weigh 2 - 0.5 ** (distance / 5); only
     # background pixels with p > 0 contribute.
     if image.v is not None:
@@ -170,9 +181,9 @@ def _weighted_fmeasure(image: _Image, beta2: float) -> float:
         values = image.table[image.v.ravel().take(index)]
     else:
         values = image._p.ravel().take(index)
-    rows = index // w
-    dy = nearest[0].ravel().take(index) - rows
-    dx = nearest[1].ravel().take(index) - (index - rows * w)
+    grid_rows, grid_cols = _grid(h, w)
+    dy = nearest[0].ravel().take(index) - grid_rows.take(index)
+    dx = nearest[1].ravel().take(index) - grid_cols.take(index)
     dy *= dy
     dx *= dx
     dy += dx  # squared distance, exact in integers
