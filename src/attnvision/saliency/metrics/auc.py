@@ -3,8 +3,10 @@
 AUC-Judd is computed without sorting the pixels: the fixated values are sorted and exact
 per-threshold pixel counts come from one bucketed histogram of the map, with only the
 pixels that share a bucket with a fixated value compared exactly (``_count_ge_gt``).
-AUC-Borji and shuffled AUC sample negatives with an explicit seed and score them at fixed
-thresholds ``0, step, 2 step, ...`` (``_roc_area_fixed_steps``). Public functions take
+AUC-Borji and shuffled AUC score sampled negatives at fixed thresholds ``0, step, 2 step,
+...``; a split's negatives enter the area only through how many fall between consecutive
+thresholds, so those numbers are drawn directly from their exact distribution
+(``_split_areas``). Public functions take
 ``(H, W)`` maps or ``(N, H, W)`` batches; the ``_name`` twins work on prepared maps.
 """
 
@@ -54,7 +56,8 @@ def _count_ge_gt(s: np.ndarray, u: np.ndarray, lo: float, hi: float) -> tuple:
         ge = np.where(u <= lo, n, 0)
         gt = np.where(u < lo, n, 0)
         return ge.astype(np.int64), gt.astype(np.int64)
-    k = int(min(1 << 16, max(64, n // 32)))
+    # fine buckets: the histogram costs the same, fewer pixels need an exact comparison
+    k = int(min(1 << 17, max(64, n // 4)))
     # a non-negative map is bucketed from 0 (one pass fewer: no subtraction)
     origin = 0.0 if lo >= 0 else lo
     scale = k / (hi - origin)
@@ -91,7 +94,7 @@ def _auc_judd(s: _Map, fix: np.ndarray) -> float:
     if n_neg == 0:
         raise ValueError("auc_judd needs at least one non-fixated pixel, every pixel is fixated")
     u, t = np.unique(fixvals, return_counts=True)  # ascending distinct fixation values
-    ge, gt = _count_ge_gt(flat, u, s.lo, s.hi)
+    ge, gt = _counts(s, u)
     # For a pixel of value v: a = #fixations > v, t = #fixations == v. With ties broken
     # uniformly at random its expected share of the trapezoid area (times n_fix) is
     # a + t/2 + 1/2, less 1/(2 (t + 1)) when no fixation lies below v (a + t = n_fix).
@@ -143,17 +146,112 @@ def auc_judd(saliency_map: Any, fixation_map: Any) -> float | np.ndarray:
     return _batched(_auc_judd, s, fix)
 
 
-def _roc_area_fixed_steps(sth: np.ndarray, negs: np.ndarray, step_size: float) -> float:
-    """Mean over the columns of ``negs`` of Borji's fixed-threshold trapezoid AUC."""
-    n_steps = int(np.floor(1.0 / step_size + 1e-9))
-    thresholds = (np.arange(n_steps, -1, -1) * step_size)[:, None]  # descending, (T, 1)
-    tp = (sth[None, :] >= thresholds).mean(axis=1)  # (T,)
-    # (T, n_neg, n_splits) comparisons are small (T <= 11 for the default step)
-    fp = (negs[None, :, :] >= thresholds[:, :, None]).mean(axis=1)  # (T, n_splits)
-    n_splits = negs.shape[1]
-    x = np.vstack([np.zeros((1, n_splits)), fp, np.ones((1, n_splits))])
-    y = np.concatenate([[0.0], tp, [1.0]])[:, None]
-    area = np.sum(np.diff(x, axis=0) * (y[1:] + y[:-1]) / 2.0, axis=0)
+def _counts(s: _Map, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(#(x >= v), #(x > v))`` over the map's pixels for sorted distinct ``values``.
+
+    One bucketed pass (``_count_ge_gt``) answers every request registered beforehand with
+    ``_expect_counts`` (the evaluator registers AUC-Judd's fixated values and AUC-Borji's
+    threshold cut-offs together); later requests for those values are looked up.
+    """
+    known = s._cache.get("counts")
+    if known is not None:
+        pos = np.searchsorted(known[0], values)
+        if pos.size == 0 or (
+            pos[-1] < known[0].size and np.array_equal(known[0].take(pos), values)
+        ):
+            return known[1].take(pos), known[2].take(pos)
+    wanted = s._cache.pop("expect", [])
+    union = np.unique(np.concatenate([values, *wanted])) if wanted else values
+    ge, gt = _count_ge_gt(s.flat, union, s.lo, s.hi)
+    s._cache["counts"] = (union, ge, gt)
+    if union is values:
+        return ge, gt
+    pos = np.searchsorted(union, values)
+    return ge.take(pos), gt.take(pos)
+
+
+def _expect_counts(s: _Map, values: np.ndarray) -> None:
+    """Register values whose pixel counts :func:`_counts` will be asked for."""
+    s._cache.setdefault("expect", []).append(np.asarray(values, dtype=np.float64))
+
+
+def _thresholds(step_size: float) -> np.ndarray:
+    """Borji's thresholds ``0, step, 2 step, ... <= 1`` (ascending; MATLAB sweeps them
+    descending up to the maximum value; thresholds above it add no area)."""
+    return np.arange(int(np.floor(1.0 / step_size + 1e-9)) + 1) * step_size
+
+
+def _unit_cutoffs(s: _Map, thresholds: np.ndarray) -> np.ndarray:
+    """For each threshold ``t``, the smallest value ``x`` of the map's range whose rescaled
+    value ``(x - min) * (1 / (max - min))`` (:meth:`_Map.unit`, in float64) is ``>= t``, so
+    that ``#(unit >= t) = #(x >= cutoff)`` exactly; ``inf`` where no value reaches ``t``."""
+    lo, hi = s.lo, s.hi
+    if hi <= lo:  # a constant map rescales to 0
+        return np.where(thresholds <= 0, lo, np.inf)
+    r = 1.0 / (hi - lo)
+
+    def reaches(x: np.ndarray) -> np.ndarray:
+        return (x - lo) * r >= thresholds
+
+    x = np.clip(lo + thresholds * (hi - lo), lo, hi)  # usually within an ulp or two
+    for _ in range(8):  # step down while the value below still reaches t
+        below = np.maximum(np.nextafter(x, -np.inf), lo)
+        move = reaches(below) & (below < x)
+        if not move.any():
+            break
+        x = np.where(move, below, x)
+    for _ in range(8):  # step up while x does not reach t
+        move = ~reaches(x) & (x < hi)
+        if not move.any():
+            break
+        x = np.where(move, np.nextafter(x, np.inf), x)
+    below = np.maximum(np.nextafter(x, -np.inf), lo)
+    if not ((reaches(x) | (x >= hi)) & ~(reaches(below) & (below < x))).all():
+        x = _bisect_cutoffs(reaches, lo, hi, thresholds.size)  # e.g. subnormal spacing
+    return np.where(reaches(x), x, np.inf)
+
+
+def _ordered(x: np.ndarray) -> np.ndarray:
+    """int64 keys in the order of the float64 values (``-0.0`` and ``0.0`` share one)."""
+    bits = np.asarray(x, dtype=np.float64).view(np.int64)
+    return np.where(bits < 0, np.iinfo(np.int64).min - bits, bits)
+
+
+def _from_ordered(key: np.ndarray) -> np.ndarray:
+    return np.where(key < 0, np.iinfo(np.int64).min - key, key).view(np.float64)
+
+
+def _bisect_cutoffs(reaches, lo: float, hi: float, n: int) -> np.ndarray:
+    """The smallest float64 in ``[lo, hi]`` where ``reaches`` turns true, by bisection over
+    the ordered float64 values (``hi`` where it never does)."""
+    low = np.full(n, _ordered(np.float64(lo)))  # invariant: answer in [low, high]
+    high = np.full(n, _ordered(np.float64(hi)))
+    while (low < high).any():
+        mid = low + (high - low) // 2
+        ok = reaches(_from_ordered(mid))
+        high = np.where(ok, mid, high)
+        low = np.where(ok, low, mid + 1)
+    return _from_ordered(low)
+
+
+def _fraction_ge(sorted_values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Fraction of ``sorted_values`` that are ``>= t`` for each threshold ``t``."""
+    n = sorted_values.size
+    return (n - np.searchsorted(sorted_values, thresholds, side="left")) / n
+
+
+def _split_areas(tp: np.ndarray, per_bin: np.ndarray, n_neg: int) -> float:
+    """Mean over splits of Borji's trapezoid AUC (``trapz(fp, tp)`` through ``(0, 0)``, the
+    thresholds from the highest down, and ``(1, 1)``).
+
+    ``tp[k]``: fraction of fixated values ``>= t_k`` (ascending thresholds); ``per_bin``:
+    ``(n_splits, K)`` numbers of a split's ``n_neg`` negatives in ``[t_k, t_k+1)`` (the last
+    bin open above), so that ``fp[k]`` is the fraction of negatives ``>= t_k``.
+    """
+    fp = np.cumsum(per_bin[:, ::-1], axis=1) / n_neg  # descending thresholds
+    x = np.hstack([np.zeros((fp.shape[0], 1)), fp, np.ones((fp.shape[0], 1))])
+    y = np.concatenate([[0.0], tp[::-1], [1.0]])
+    area = np.sum(np.diff(x, axis=1) * (y[1:] + y[:-1]) / 2.0, axis=1)
     return float(area.mean())
 
 
@@ -167,12 +265,19 @@ def _check_steps(n_splits: int, step_size: float) -> None:
 def _auc_borji(
     s: _Map, fix: np.ndarray, n_splits: int, step_size: float, rng: np.random.Generator
 ) -> float:
-    flat = s.unit()
-    sth = flat[fix]
-    if sth.size == 0:
+    if fix.size == 0:
         return float("nan")
-    idx = rng.integers(0, flat.size, size=(sth.size, n_splits))
-    return _roc_area_fixed_steps(sth, flat[idx], step_size)
+    t = _thresholds(step_size)
+    tp = _fraction_ge(np.sort(s.unit_at(fix)), t)
+    # a split's negatives enter the AUC only through how many fall in each threshold bin:
+    # Nfix uniform draws with replacement put multinomial counts there (cell shares =
+    # the map's pixel shares per bin, counted exactly)
+    cut = _unit_cutoffs(s, t)
+    finite = np.isfinite(cut)
+    ge = np.zeros(t.size, dtype=np.int64)
+    ge[finite] = _counts(s, cut[finite])[0]
+    per_bin = rng.multinomial(fix.size, -np.diff(ge, append=0) / s.n, size=n_splits)
+    return _split_areas(tp, per_bin, fix.size)
 
 
 def auc_borji(
@@ -190,6 +295,14 @@ def auc_borji(
     ``0 : step_size : max`` (taken as ``k * step_size``), ``tp`` / ``fp`` are the fractions
     of fixated / sampled values ``>= thresh`` and the split's AUC is the trapezoid area
     through ``(0, 0)`` and ``(1, 1)``. The score is the mean over splits.
+
+    The sampled values enter a split's area only through how many of them fall in each
+    threshold bin ``[k step, (k + 1) step)``; ``Nfix`` draws with replacement put
+    multinomial numbers there, with the map's pixel shares per bin (counted exactly) as
+    probabilities. Those numbers are drawn directly (one draw per split instead of
+    ``Nfix`` pixel indices), so every split has exactly the distribution MATLAB's
+    ``randi`` sampling gives it, and the expected score is the fixed-step AUC against all
+    pixels. A given seed gives other values than explicit pixel draws would.
 
     Args:
         saliency_map: ``(H, W)`` or ``(N, H, W)``.
@@ -219,16 +332,19 @@ def _auc_shuffled(
     step_size: float,
     rng: np.random.Generator,
 ) -> float:
-    flat = s.unit()
-    sth = flat[fix]
-    if sth.size == 0:
+    if fix.size == 0:
         return float("nan")
-    ind = other
-    if ind.size == 0:
+    if other.size == 0:
         raise ValueError("auc_shuffled needs other_fixation_map with fixations, got none")
-    n_oth = min(sth.size, ind.size)
-    picks = np.stack([ind[rng.permutation(ind.size)[:n_oth]] for _ in range(n_splits)], axis=1)
-    return _roc_area_fixed_steps(sth, flat[picks], step_size)
+    t = _thresholds(step_size)
+    tp = _fraction_ge(np.sort(s.unit_at(fix)), t)
+    # min(Nfix, Nother) draws without replacement from the other fixated pixels: their
+    # numbers per threshold bin are multivariate hypergeometric
+    population = np.sort(s.unit_at(other))
+    ge = population.size - np.searchsorted(population, t, side="left")
+    n_oth = min(fix.size, other.size)
+    per_bin = rng.multivariate_hypergeometric(-np.diff(ge, append=0), n_oth, size=n_splits)
+    return _split_areas(tp, per_bin, n_oth)
 
 
 def auc_shuffled(
@@ -245,7 +361,9 @@ def auc_shuffled(
     As :func:`auc_borji`, but each split's negatives are ``min(Nfix, Nother)`` locations
     drawn without replacement from the fixated pixels of ``other_fixation_map`` (the union
     of the fixations on other images; Borji uses 10 random others), which discounts
-    centre bias.
+    centre bias. As in :func:`auc_borji` the draws are made as numbers per threshold bin:
+    drawing without replacement (``randperm``) makes them multivariate hypergeometric over
+    the other fixated pixels' values.
 
     Args:
         saliency_map: ``(H, W)`` or ``(N, H, W)``.

@@ -82,15 +82,26 @@ def _as_fixations(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
         return np.flatnonzero(arr)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be numeric or boolean, got dtype {arr.dtype}")
-    index = np.flatnonzero(
-        np.greater(arr, 0, out=_buffer("mask", arr.size, np.bool_).reshape(arr.shape))
-    )
+    index = _flatnonzero_sparse(np.greater(arr.ravel(), 0, out=_buffer("mask", arr.size, np.bool_)))
     # NaN and -Inf make the minimum non-finite; +Inf is among the fixated values
     if np.issubdtype(arr.dtype, np.floating) and not (
         np.isfinite(arr.min()) and np.isfinite(arr.ravel().take(index)).all()
     ):
         raise ValueError(f"{name} must be finite, got NaN/Inf values")
     return index
+
+
+def _flatnonzero_sparse(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero`` of a contiguous 1-D bool array with few true entries (a fixation
+    map): finds the nonzero 8-byte words first, then the bytes inside them."""
+    n = mask.size
+    m = n - n % 8
+    words = np.flatnonzero(mask[:m].view(np.uint64) != 0)  # (nonzero on uint64 is slow)
+    if words.size > m // 64:  # not sparse: the word scan would not pay
+        return np.flatnonzero(mask)
+    rows, cols = np.nonzero(mask[:m].reshape(-1, 8).take(words, axis=0))
+    index = words.take(rows) * 8 + cols
+    return np.concatenate([index, m + np.flatnonzero(mask[m:])]) if m < n else index
 
 
 def _same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
@@ -192,17 +203,15 @@ class _Map:
             self._cache["moments"] = (mean, max(ss, 0.0))
         return self._cache["moments"]
 
-    def unit(self) -> np.ndarray:
-        """Rescaled to ``[0, 1]``; a constant map becomes all zeros."""
-        if "unit" not in self._cache:
-            lo, hi = self.lo, self.hi
-            if hi > lo:
-                u = self.flat - lo
-                u *= 1.0 / (hi - lo)
-            else:
-                u = np.zeros_like(self.flat)
-            self._cache["unit"] = u
-        return self._cache["unit"]
+    def unit_at(self, index: np.ndarray) -> np.ndarray:
+        """The map rescaled to ``[0, 1]``, ``(x - min) * (1 / (max - min))``, at the flat
+        indices ``index``; a constant map rescales to zeros."""
+        lo, hi = self.lo, self.hi
+        if hi > lo:
+            u = self.flat.take(index) - lo
+            u *= 1.0 / (hi - lo)
+            return u
+        return np.zeros(index.size)
 
     def shift_mass(self) -> float:
         """``sum(x - min)``, the normaliser of the rescaled map (0 for a constant map)."""

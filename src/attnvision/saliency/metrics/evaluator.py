@@ -14,7 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from .auc import _auc_borji, _auc_judd, _auc_shuffled, _check_steps
+from .auc import (
+    _auc_borji,
+    _auc_judd,
+    _auc_shuffled,
+    _check_steps,
+    _expect_counts,
+    _thresholds,
+    _unit_cutoffs,
+)
 from .checks import _as_fixations, _as_map, _Map, _same_shape
 from .distribution import _cc, _info_gain, _kld, _nss, _sim
 from .transport import _RESIZE, _emd
@@ -189,6 +197,10 @@ class SaliencyEvaluator:
             base_arr = _as_map(baseline_map, "baseline_map")
             _same_shape(arr, base_arr, "saliency map", "baseline_map")
             base = _Map(base_arr, "baseline_map")
+        if fix is not None and "auc_judd" in self.metrics and "auc_borji" in self.metrics:
+            # one bucketed pass of the map counts pixels for both AUCs
+            cut = _unit_cutoffs(s, _thresholds(self.step_size))
+            _expect_counts(s, cut[np.isfinite(cut)])
         image = _Image(s, fix, other, dens, base, len(self.per_image))
         scores = {metric: _SCORERS[metric](self, image) for metric in self.metrics}
         self.per_image.append({"name": name if name is not None else str(image.index), **scores})
