@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attnvision.explain.plot import save_heat_grid, save_saliency_fixations
+from attnvision.explain.figures import save_heat_grid, save_saliency_fixations
 from attnvision.saliency import baselines as bl
 from attnvision.saliency import datasets, density
 from attnvision.saliency import model as sm

@@ -27,12 +27,28 @@ def data_root(required: bool = False) -> Path | None:
     return None
 
 
+def umask() -> int:
+    """The process's file-creation mask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_private_dir(parent: str | os.PathLike[str], name: str) -> Path:
+    """A new temporary folder ``parent/.<name>.XXXX.tmp`` with the umask's permissions
+    (``tempfile.mkdtemp`` makes it 0700), to be renamed into place when complete."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent))
+    folder.chmod(0o777 & ~umask())
+    return folder
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Any:
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
     A crash or an exception leaves any earlier ``path`` untouched and removes the
-    temporary file.
+    temporary file. The file gets the permissions of a plain ``open`` under the current
+    umask (0644 under umask 022), not the temporary file's 0600.
 
     Example:
         >>> with atomic_write("out.json", "w") as f:  # doctest: +SKIP
@@ -42,6 +58,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -128,6 +145,49 @@ def load_versioned(
     return payload
 
 
+def progress(
+    items: Any, *, desc: str = "", unit: str = "it", total: int | None = None, enabled: bool = True
+) -> Any:
+    """Iterate over ``items`` with progress on stderr.
+
+    On a terminal: a tqdm bar that disappears when done. Off a terminal (a pipe, a log
+    file): one plain line at most every 10 seconds and one at the end, never carriage
+    returns. ``enabled=False``: nothing is printed.
+    """
+    import sys
+    import time
+
+    if not enabled:
+        yield from items
+        return
+    if total is None:
+        total = len(items) if hasattr(items, "__len__") else None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, desc=desc, unit=unit, total=total, leave=False, file=sys.stderr)
+        return
+    start = last = time.monotonic()
+    done = 0
+    label = f"{desc}: " if desc else ""
+    for item in items:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if now - last >= 10.0:
+            last = now
+            of = f"/{total}" if total else ""
+            print(f"{label}{done}{of} {unit} ({now - start:.0f} s)", file=sys.stderr, flush=True)
+    if done and time.monotonic() - start >= 10.0:
+        print(f"{label}{done} {unit} done ({time.monotonic() - start:.0f} s)", file=sys.stderr)
+
+
+def short_list(names: list[str], limit: int = 20) -> str:
+    """``a, b, c, ... (N more)``: a list of names for a one-line message."""
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
 def close_matches(name: str, known: list[str]) -> str:
     """A short ``did you mean`` hint for an unknown name (empty if nothing is close)."""
     import difflib
@@ -158,3 +218,35 @@ def open_image(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"{p}: cannot read as an image ({first})") from None
     with img:
         yield img
+
+
+#: PIL modes of 16-bit grey images (read as 0..65535, scaled to 0..255)
+_MODES_16 = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def read_image(path: str | os.PathLike[str]) -> Any:
+    """An image file as an ``(H, W, 3)`` uint8 RGB NumPy array.
+
+    Grey, grey + alpha, palette, RGBA (alpha dropped), CMYK and 1-bit images are converted
+    with PIL; 16-bit grey images are scaled by their bit depth (``round(v / 257)``, so
+    65535 -> 255), not clipped to white as PIL's own conversion does.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be decoded as an image, or holds 32-bit integer or
+            floating-point samples (their range is not defined by the file).
+    """
+    import numpy as np
+
+    with open_image(path) as img:
+        if img.mode in _MODES_16:
+            grey = np.asarray(img, dtype=np.float64)
+            grey = np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8)
+            return np.repeat(grey[:, :, None], 3, axis=2)
+        if img.mode in ("I", "F"):
+            kind = "32-bit integer" if img.mode == "I" else "floating-point"
+            raise ValueError(
+                f"{path}: expected an image with 8 or 16 bits per sample, got {kind} samples "
+                f"(PIL mode {img.mode!r}); convert it to 8 or 16 bits first"
+            )
+        return np.array(img.convert("RGB"))

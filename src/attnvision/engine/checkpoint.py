@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ import numpy as np
 import torch
 
 from .._utils import atomic_save, load_versioned
+from .config import Config
 
 FORMAT = "attnvision-checkpoint"
 FORMAT_VERSION = 1
+#: the checkpoint file of a run folder (written every epoch, read by ``--resume``)
+CHECKPOINT_NAME = "last.pt"
 
 
 def rng_state() -> dict[str, Any]:
@@ -135,3 +139,44 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str 
             f"checkpoint{where} does not fit the model {type(model).__name__}: " + "; ".join(parts)
         )
     model.load_state_dict(state)
+
+
+@dataclass
+class LoadedRun:
+    """A trained run, ready to use: what :func:`load_run` returns."""
+
+    config: Config
+    model: torch.nn.Module
+    meta: dict[str, Any]
+    path: Path
+
+
+def load_run(path: str | os.PathLike[str], overrides: list[str] | None = None) -> LoadedRun:
+    """The model of a checkpoint written by ``attnvision train`` / ``compare``, rebuilt from
+    the run config stored in it and loaded strictly (eval mode, CPU).
+
+    Args:
+        path: a checkpoint file, or a run folder (its :data:`CHECKPOINT_NAME` is read).
+        overrides: dotted ``key=value`` changes to the stored config (e.g.
+            ``["data.root=/data"]``); the model's architecture keys should not change.
+
+    Raises:
+        FileNotFoundError: no checkpoint. ValueError: not a checkpoint of a training run
+            (no config / meta), or weights that do not fit the rebuilt model.
+    """
+    from .config import apply_overrides, config_from_dict
+    from .data import build_model
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT_NAME
+    ckpt = load_checkpoint(p)
+    meta = ckpt.get("meta")
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(meta, dict):
+        raise ValueError(f"{p} has no run config; was it written by attnvision train?")
+    if not isinstance(meta.get("num_classes"), int) or not isinstance(meta.get("in_channels"), int):
+        raise ValueError(f"{p} does not record num_classes and in_channels")
+    config = config_from_dict(apply_overrides(ckpt["config"], list(overrides or [])))
+    model = build_model(config.model, meta["num_classes"], meta["in_channels"])
+    load_model_state(model, ckpt["model"], str(p))
+    return LoadedRun(config=config, model=model.eval(), meta=meta, path=p)

@@ -21,7 +21,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from .._utils import atomic_write
+from .._utils import atomic_write, make_private_dir
 from .bench import count_flops, count_params, measure_latency
 from .config import Config, save_config
 from .data import build_datasets, dataset_info, resolve_builder
@@ -50,6 +49,41 @@ DEMO_DEFAULTS: dict[str, Any] = {
 
 #: how much memory a dataset may take to be decoded once and kept as tensors.
 MATERIALISE_BYTES = 512 * 2**20
+
+
+def compare_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    *,
+    attention: list[str] | None = None,
+    data: str | None = None,
+    distortion: str | None = None,
+    root: str | None = None,
+    epochs: int | None = None,
+    out: str | None = None,
+) -> Config:
+    """The config of an ``attnvision compare`` run: :data:`DEMO_DEFAULTS`, then the YAML
+    file ``path``, then ``overrides``, then the named options (what the command's flags
+    set). A dataset other than the built-in digits starts without distortion and copies
+    unless ``distortion`` says otherwise."""
+    from .config import load_config
+
+    extra = list(overrides or [])
+    if attention:
+        extra.append("compare.attention=[" + ",".join(attention) + "]")
+    if data:
+        extra.append(f"data.name={data}")
+        if data != "digits":
+            extra += ["data.distortion=null", "data.copies=1"]
+    if distortion:
+        extra.append(f"data.distortion={distortion}")
+    if root:
+        extra.append(f"data.root={root}")
+    if epochs is not None:
+        extra.append(f"train.epochs={epochs}")
+    if out:
+        extra.append(f"out={out}")
+    return load_config(path, extra, base=DEMO_DEFAULTS)
 
 
 @dataclass
@@ -147,7 +181,7 @@ def compare(config: Config, *, out: str | os.PathLike[str] | None = None) -> lis
     dataset_info(train_set)  # checks the item format early
     train_set, test_set = materialise(train_set), materialise(test_set)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    stage = make_private_dir(out.parent, out.name)
     try:
         results, histories = _run_all(config, stage, train_set, test_set)
         _write_report(config, stage, results, histories)
@@ -161,9 +195,9 @@ def compare(config: Config, *, out: str | os.PathLike[str] | None = None) -> lis
 def _run_all(
     config: Config, stage: Path, train_set: Dataset, test_set: Dataset
 ) -> tuple[list[ModelResult], dict[str, list[dict[str, Any]]]]:
-    from attnvision.engine.trainer import fit
+    from attnvision.engine.fit import fit
     from attnvision.explain import capture
-    from attnvision.explain.plot import save_attention_grid
+    from attnvision.explain.figures import save_attention_grid
 
     results: list[ModelResult] = []
     histories: dict[str, list[dict[str, Any]]] = {}
@@ -262,7 +296,7 @@ def _write_report(
     results: list[ModelResult],
     histories: dict[str, list[dict[str, Any]]],
 ) -> None:
-    from attnvision.explain.plot import save_curves
+    from attnvision.explain.figures import save_curves
 
     save_config(config, stage / "config.yaml")
     rows = [dataclasses.asdict(r) for r in results]

@@ -139,6 +139,32 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
     return train, test
 
 
+def split_validation(
+    train: Dataset, fraction: float, seed: int = 0
+) -> tuple[Dataset, Dataset | None]:
+    """Hold out ``round(fraction * len(train))`` training items, drawn at random with
+    ``seed``, as a validation split: ``(rest, validation)``; ``fraction`` 0 gives
+    ``(train, None)``. The same seed gives the same split.
+
+    Raises:
+        ValueError: ``fraction`` outside ``[0, 1)``, or a split that leaves either part
+            empty.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"data.val_fraction expected a fraction in [0, 1), got {fraction}")
+    if fraction == 0.0:
+        return train, None
+    n = len(train)
+    k = max(1, int(round(fraction * n)))
+    if k < 1 or k >= n:
+        raise ValueError(
+            f"data.val_fraction={fraction} of {n} training items leaves {k} for validation "
+            f"and {n - k} for training; expected at least 1 in each"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).tolist()
+    return Subset(train, sorted(order[k:])), Subset(train, sorted(order[:k]))
+
+
 def _labels(ds: Dataset) -> torch.Tensor | None:
     base, indices = _unwrap(ds)
     if isinstance(base, ConcatDataset):

@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._utils import atomic_save, load_versioned, open_image
+from .._utils import atomic_save, load_versioned
+from .._utils import read_image as read_image  # re-exported (saliency.model.read_image)
 from ..layers.registry import create_attention
 
 FORMAT = "attnvision-saliency-weights"
@@ -429,18 +430,6 @@ def to_input(image: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
     return (x - mean) / std
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """An image file as an ``(H, W, 3)`` uint8 RGB array.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file cannot be decoded as an image (corrupt, truncated, not an
-            image).
-    """
-    with open_image(path) as img:
-        return np.array(img.convert("RGB"))
 
 
 def _check_image(image: Any) -> np.ndarray:

@@ -1,0 +1,630 @@
+"""Folder-level saliency jobs: what the ``attnvision saliency`` and ``sod`` commands run.
+
+- :func:`write_density_maps`: ground-truth maps (PNG, optionally ``.npy``) from fixations;
+- :func:`evaluate_folders`: the fixation metrics of a folder of predicted maps against a
+  folder of ground-truth maps (and fixations), as :class:`FolderEvaluation`;
+- :func:`evaluate_sod_folders`: the salient-object metrics of folders of predictions
+  against a folder of masks, as :class:`SODFolderEvaluation`;
+- :func:`write_predictions`: the shipped networks' maps for image files.
+
+Files are matched by name without extension. Names that do not match are an error unless
+``allow_missing``; then they are listed in the result's ``skipped`` (nothing is skipped
+silently). Every file is written atomically. Errors are ``ValueError`` /
+``FileNotFoundError`` with one line that names the file or folder, and the command-line
+option that changes the outcome (these functions are what the commands run).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._utils import atomic_save, atomic_write, progress, short_list
+
+__all__ = [
+    "FolderEvaluation",
+    "SODFolderEvaluation",
+    "evaluate_folders",
+    "evaluate_sod_folders",
+    "image_sizes",
+    "image_inputs",
+    "write_density_maps",
+    "write_predictions",
+]
+
+#: image files whose size :func:`image_sizes` reads
+STIMULUS_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def _check_out_suffix(out: str | os.PathLike[str] | None) -> Path | None:
+    if out is None:
+        return None
+    path = Path(out)
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"expected --out to end in .json or .csv, got {str(path)!r}")
+    return path
+
+
+def _unmatched(what: str, names: list[str]) -> list[str]:
+    return [f"{len(names)} {what}: {short_list(names)}"] if names else []
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def image_sizes(folder: str | os.PathLike[str]) -> dict[str, tuple[int, int]]:
+    """``{stem: (H, W)}`` of the images in ``folder`` (suffixes :data:`STIMULUS_SUFFIXES`).
+
+    Raises:
+        FileNotFoundError: no such folder. ValueError: an unreadable image, naming it.
+    """
+    from .._utils import open_image
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"stimuli folder not found: {path}")
+    sizes = {}
+    for p in sorted(path.iterdir()):
+        if p.is_file() and p.suffix.lower() in STIMULUS_SUFFIXES and not p.name.startswith("."):
+            with open_image(p) as img:
+                sizes[p.stem] = (img.height, img.width)
+    return sizes
+
+
+@dataclass
+class DensityMapsWritten:
+    """What :func:`write_density_maps` did."""
+
+    written: int
+    sigma_px: float
+    skipped_without_image: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    dropped_fixations: int = 0
+    images_with_dropped: int = 0
+
+
+def write_density_maps(
+    fixations: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    sigma: float,
+    *,
+    unit: str = "px",
+    ppd: float | None = None,
+    shape: tuple[int, int] | None = None,
+    stimuli: str | os.PathLike[str] | None = None,
+    origin: int = 0,
+    npy: bool = False,
+    allow_missing: bool = False,
+    show_progress: bool = False,
+) -> DensityMapsWritten:
+    """Write one ground-truth map per image: ``out_dir/<image>.png`` (0..255) and, with
+    ``npy``, ``<image>.npy`` (float 0..1), from :func:`attnvision.saliency.density_map`.
+
+    Args:
+        fixations: a folder of per-image ``.csv`` / ``.json`` files or an OSIE-style ``.mat``
+            (:func:`attnvision.saliency.datasets.read_fixation_source`).
+        out_dir: output folder (created).
+        sigma: Gaussian sigma, in pixels (``unit="px"``) or degrees (``unit="deg"``, with
+            ``ppd`` pixels per degree).
+        shape: ``(H, W)`` of every image; or ``stimuli``: a folder of the images.
+        origin: 1 if CSV/JSON coordinates are 1-based.
+        allow_missing: skip (and list) fixation entries without an image in ``stimuli``.
+
+    Returns:
+        :class:`DensityMapsWritten`: counts, fixations outside their image (dropped, never
+        moved) and images with no fixation inside (no map written).
+
+    Raises:
+        ValueError: bad sigma / ppd / shape, no image for an entry (without
+            ``allow_missing``), or no map at all to write.
+    """
+    from PIL import Image
+
+    from .datasets import read_fixation_source
+    from .density import density_map, to_unit_range
+
+    if unit == "deg" and ppd is None:
+        raise ValueError("--sigma-deg needs --ppd (pixels per degree of visual angle)")
+    if not (sigma > 0) or (ppd is not None and not ppd > 0):
+        raise ValueError(f"expected a positive sigma and ppd, got sigma={sigma} ppd={ppd}")
+    rows = read_fixation_source(fixations, origin=origin)
+    if shape is not None:
+        h, w = shape
+        if h < 1 or w < 1:
+            raise ValueError(f"expected a positive --shape H W, got {h} {w}")
+        sizes = dict.fromkeys(rows, (int(h), int(w)))
+    elif stimuli is not None:
+        sizes = image_sizes(stimuli)
+    else:
+        raise ValueError("expected the image size: pass --shape H W or --stimuli DIR")
+    missing = sorted(set(rows) - set(sizes))
+    if missing and not allow_missing:
+        raise ValueError(
+            f"{len(missing)} fixation entries have no image in {stimuli}: "
+            f"{short_list(missing)} (pass --allow-missing to skip them)"
+        )
+    stems = [s for s in rows if s in sizes]
+    if not stems:
+        raise ValueError(f"no fixation entry of {fixations} has an image to draw its map on")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = DensityMapsWritten(0, sigma * (ppd if unit == "deg" else 1.0), missing)
+    for stem in progress(stems, desc="maps", unit="map", enabled=show_progress):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                dens, dropped = density_map(
+                    rows[stem], sizes[stem], sigma, unit=unit, ppd=ppd, return_dropped=True
+                )
+            except ValueError:
+                report.empty.append(stem)
+                continue
+        report.dropped_fixations += dropped
+        report.images_with_dropped += bool(dropped)
+        unit_map = to_unit_range(dens)
+        png = Image.fromarray(np.round(unit_map * 255.0).astype(np.uint8))
+        atomic_save(out / f"{stem}.png", lambda f, png=png: png.save(f, format="PNG"))
+        if npy:
+            atomic_save(out / f"{stem}.npy", lambda f, m=unit_map: np.save(f, m))
+        report.written += 1
+    if report.written == 0:
+        raise ValueError(
+            f"no map written: none of the {len(stems)} images has a fixation inside it "
+            f"({short_list(report.empty)})"
+        )
+    return report
+
+
+# --------------------------------------------------------------------------- fixations
+
+
+@dataclass
+class FolderEvaluation:
+    """Fixation metrics of a folder of predictions (what :func:`evaluate_folders` returns).
+
+    ``results`` and ``counts`` are :meth:`SaliencyEvaluator.results` / ``counts()``;
+    ``per_image`` one dict per image; ``skipped`` one line per kind of unmatched name;
+    ``dropped_fixations`` the fixations that fell outside their image.
+    """
+
+    metrics: tuple[str, ...]
+    results: dict[str, float]
+    counts: dict[str, int]
+    per_image: list[dict[str, Any]]
+    sources: dict[str, Any]
+    unmatched: dict[str, list[str]]
+    skipped: list[str]
+    dropped_fixations: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The dataset figures as plain data: sources, metrics, means, counts, unmatched
+        names (what ``--json`` prints)."""
+        return {
+            **self.sources,
+            "metrics": list(self.metrics),
+            "results": self.results,
+            "counts": self.counts,
+            **self.unmatched,
+            "dropped_fixations": self.dropped_fixations,
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``.json`` (everything) or ``.csv`` (one row per image and a ``(mean)`` row),
+        atomically."""
+        out = _check_out_suffix(path)
+        assert out is not None
+        if out.suffix.lower() == ".json":
+            payload = {**self.summary(), "per_image": self.per_image}
+            with atomic_write(out, "w") as handle:
+                json.dump(payload, handle, indent=1, allow_nan=True)
+            return out
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["image", *self.metrics])
+        for row in self.per_image:
+            writer.writerow([row["name"], *(repr(float(row[m])) for m in self.metrics)])
+        writer.writerow(["(mean)", *(repr(self.results[m]) for m in self.metrics)])
+        with atomic_write(out, "w") as handle:
+            handle.write(buffer.getvalue())
+        return out
+
+
+def _other_fixations(
+    stem: str,
+    stems: list[str],
+    fixations: dict[str, np.ndarray],
+    shapes: dict[str, tuple[int, int]],
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    count: int = 10,
+) -> np.ndarray:
+    """Shuffled AUC's negatives: the fixations of up to ``count`` other images drawn at
+    random (Borji et al. 2013), scaled to this image's size, as a fixation map."""
+    from .density import fixation_map
+
+    others = [s for s in stems if s != stem]
+    if not others:
+        raise ValueError("auc_shuffled needs fixations of at least 2 images")
+    pick = rng.choice(len(others), size=min(count, len(others)), replace=False)
+    other = np.zeros(shape)
+    for i in pick:
+        rows = fixations[others[i]].copy()
+        oh, ow = shapes[others[i]]
+        rows[:, 0] *= shape[1] / ow
+        rows[:, 1] *= shape[0] / oh
+        other += fixation_map(rows, shape, warn=False)
+    return other
+
+
+def evaluate_folders(
+    pred_dir: str | os.PathLike[str],
+    gt_dir: str | os.PathLike[str],
+    *,
+    fixations: str | os.PathLike[str] | None = None,
+    metrics: list[str] | None = None,
+    baseline: str | os.PathLike[str] | None = None,
+    resize: bool = False,
+    allow_missing: bool = False,
+    seed: int = 0,
+    origin: int = 0,
+    show_progress: bool = False,
+) -> FolderEvaluation:
+    """Score every predicted map in ``pred_dir`` against ``gt_dir`` with the MIT/Tuebingen
+    benchmark's fixation metrics (:class:`attnvision.saliency.metrics.SaliencyEvaluator`).
+
+    Args:
+        pred_dir: folder of predicted maps (:data:`~attnvision.saliency.datasets.MAP_SUFFIXES`).
+        gt_dir: folder of ground-truth density maps, matched by name.
+        fixations: per-image ``.csv`` / ``.json`` folder or ``.mat``; needed by the
+            fixation-based metrics (AUCs, NSS, information gain).
+        metrics: names (default: the evaluator's default suite with fixations, else
+            ``cc``, ``kld``, ``sim``).
+        baseline: a baseline map for ``info_gain`` (resized to each image when needed).
+        resize: resize predictions of another size to the ground truth (bilinear);
+            otherwise a size mismatch is an error.
+        allow_missing: evaluate the matched images when names do not match.
+        seed: seed of AUC-Borji and shuffled AUC (the "other" images too).
+        origin: 1 if CSV/JSON fixation coordinates are 1-based.
+
+    Raises:
+        ValueError: unknown metrics, missing inputs for a metric, unmatched names (without
+            ``allow_missing``), unreadable maps, size mismatches (without ``resize``).
+    """
+    from . import metrics as M
+    from .datasets import list_maps, read_fixation_source, read_map, resize_map
+    from .density import fixation_map
+
+    names = list(metrics or [])
+    if not names:
+        names = list(M.DEFAULT_METRICS) if fixations is not None else ["cc", "kld", "sim"]
+    evaluator = M.SaliencyEvaluator(names, seed=seed)
+    needs = evaluator.needs()
+    wants_fix = sorted(m for m in evaluator.metrics if "fixation_map" in M.METRICS[m])
+    if wants_fix and fixations is None:
+        raise ValueError(f"metrics {', '.join(wants_fix)} need --fixations DIR|FILE.mat")
+    if "baseline_map" in needs and baseline is None:
+        raise ValueError("metric info_gain needs --baseline MAP")
+    preds, gts = list_maps(pred_dir), list_maps(gt_dir)
+    fix = read_fixation_source(fixations, origin=origin) if fixations is not None else None
+    unmatched = {
+        "ground_truth_without_prediction": sorted(set(gts) - set(preds)),
+        "predictions_without_ground_truth": sorted(set(preds) - set(gts)),
+        "ground_truth_without_fixations": sorted(set(gts) - set(fix)) if fix is not None else [],
+    }
+    problems = [
+        *_unmatched(
+            "ground-truth map(s) without a prediction", unmatched["ground_truth_without_prediction"]
+        ),
+        *_unmatched(
+            "prediction(s) without a ground-truth map",
+            unmatched["predictions_without_ground_truth"],
+        ),
+        *_unmatched(
+            "ground-truth map(s) without fixations", unmatched["ground_truth_without_fixations"]
+        ),
+    ]
+    if problems and not allow_missing:
+        raise ValueError(
+            f"{pred_dir} and {gt_dir} do not match by file name: {'; '.join(problems)} "
+            "(pass --allow-missing to evaluate the matched ones)"
+        )
+    stems = [s for s in gts if s in preds and (fix is None or s in fix)]
+    if not stems:
+        raise ValueError(f"no prediction in {pred_dir} matches a map in {gt_dir}")
+    shapes = {s: read_map(gts[s]).shape for s in stems} if fix is not None else {}
+    fix_maps, dropped_total = {}, 0
+    for s in stems if fix is not None else []:
+        fix_maps[s], dropped = fixation_map(fix[s], shapes[s], return_dropped=True, warn=False)
+        dropped_total += dropped
+    rng = np.random.default_rng(seed)
+    base = read_map(baseline) if baseline is not None else None
+    for stem in progress(stems, desc="evaluate", unit="img", enabled=show_progress):
+        gt, pred = read_map(gts[stem]), read_map(preds[stem])
+        if pred.shape != gt.shape:
+            if not resize:
+                raise ValueError(
+                    f"prediction {preds[stem]} has shape {pred.shape} but ground truth "
+                    f"{gts[stem]} has shape {gt.shape} (pass --resize to resize predictions)"
+                )
+            pred = resize_map(pred, gt.shape)
+        inputs: dict[str, Any] = {}
+        if fix is not None:
+            inputs["fixation_map"] = fix_maps[stem]
+        if "other_fixation_map" in needs:
+            inputs["other_fixation_map"] = _other_fixations(stem, stems, fix, shapes, gt.shape, rng)
+        if base is not None:
+            inputs["baseline_map"] = base if base.shape == gt.shape else resize_map(base, gt.shape)
+        try:
+            evaluator.update(pred, density_map=gt, name=stem, **inputs)
+        except ValueError as exc:
+            raise ValueError(f"{preds[stem]}: {exc}") from None
+    return FolderEvaluation(
+        metrics=evaluator.metrics,
+        results=evaluator.results(),
+        counts=evaluator.counts(),
+        per_image=evaluator.per_image,
+        sources={
+            "pred_dir": str(pred_dir),
+            "gt_dir": str(gt_dir),
+            "fixations": str(fixations) if fixations is not None else None,
+            "seed": seed,
+        },
+        unmatched=unmatched,
+        skipped=problems,
+        dropped_fixations=dropped_total,
+    )
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@dataclass
+class SODFolderEvaluation:
+    """Salient-object figures of one or more folders of predictions against one folder of
+    masks (what :func:`evaluate_sod_folders` returns): ``runs`` holds one dict per folder
+    (``model``, ``pred_dir``, ``images``, unmatched names, ``results``, ``per_image``);
+    ``skipped`` one line per folder and kind of unmatched name."""
+
+    mask_dir: str
+    runs: list[dict[str, Any]]
+    skipped: list[str]
+
+    def summary(self) -> dict[str, Any]:
+        """The dataset figures per model as plain data, without curves and per-image
+        figures (what ``--json`` prints)."""
+        from .sod import SCALAR_KEYS
+
+        return {
+            "mask_dir": self.mask_dir,
+            "models": [
+                {
+                    **{k: v for k, v in run.items() if k not in ("results", "per_image")},
+                    "results": {key: run["results"][key] for key in SCALAR_KEYS},
+                }
+                for run in self.runs
+            ],
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``.json`` (dataset figures, 256-threshold curves, per-image figures) or
+        ``.csv`` (one row per image and a ``(dataset)`` row per model), atomically."""
+        from .sod import CURVE_KEYS, SCALAR_KEYS
+
+        out = _check_out_suffix(path)
+        assert out is not None
+        if out.suffix.lower() == ".json":
+            payload = {
+                "mask_dir": self.mask_dir,
+                "thresholds": "curves are indexed by t = 0..255, pixel predicted when "
+                "floor(255 * p) >= t",
+                "models": [
+                    {
+                        **{k: v for k, v in run.items() if k != "results"},
+                        "results": {
+                            key: (value.tolist() if key in CURVE_KEYS else value)
+                            for key, value in run["results"].items()
+                        },
+                    }
+                    for run in self.runs
+                ],
+            }
+            with atomic_write(out, "w") as handle:
+                json.dump(payload, handle, indent=1)
+            return out
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["model", "image", *SCALAR_KEYS])
+        for run in self.runs:
+            for stem, figures in run["per_image"].items():
+                writer.writerow([run["model"], stem, *(repr(figures[k]) for k in SCALAR_KEYS)])
+            writer.writerow(
+                [run["model"], "(dataset)", *(repr(run["results"][k]) for k in SCALAR_KEYS)]
+            )
+        with atomic_write(out, "w") as handle:
+            handle.write(buffer.getvalue())
+        return out
+
+
+def evaluate_sod_folders(
+    pred_dirs: list[str | os.PathLike[str]],
+    mask_dir: str | os.PathLike[str],
+    *,
+    resize: bool = False,
+    allow_missing: bool = False,
+    show_progress: bool = False,
+) -> SODFolderEvaluation:
+    """Score each folder of predicted maps against the masks in ``mask_dir`` with every
+    salient-object figure of :class:`attnvision.saliency.sod.SODEvaluator`.
+
+    Args:
+        pred_dirs: one or more folders of predictions; each is one "model", named by its
+            folder name (the full path when two folders share a name).
+        mask_dir: folder of binary masks (0/255), matched by name without extension.
+        resize: resize predictions to their mask (bilinear); otherwise a size mismatch is
+            an error.
+        allow_missing: evaluate the matched pairs when names do not match.
+
+    Raises:
+        ValueError: unmatched names (without ``allow_missing``), no match at all, an
+            unreadable file, a non-binary mask or a size mismatch, naming the file.
+    """
+    from . import sod
+
+    names = [Path(d).name or str(d) for d in pred_dirs]
+    if len(set(names)) < len(names):
+        names = [str(d) for d in pred_dirs]
+    runs, skipped = [], []
+    for name, pred_dir in zip(names, pred_dirs):
+        pairs, no_pred, no_mask = sod.match_by_stem(pred_dir, mask_dir)
+        problems = [
+            *_unmatched("mask(s) without a prediction", no_pred),
+            *_unmatched("prediction(s) without a mask", no_mask),
+        ]
+        if problems and not allow_missing:
+            raise ValueError(
+                f"{pred_dir} and {mask_dir} do not match by file name: {'; '.join(problems)} "
+                f"(pass --allow-missing to evaluate the {len(pairs)} matched pair(s))"
+            )
+        skipped += [f"{name}: {problem}" for problem in problems]
+        if not pairs:
+            raise ValueError(f"no prediction in {pred_dir} matches a mask in {mask_dir}")
+        evaluator = sod.SODEvaluator(resize=resize)
+        per_image = {}
+        for stem, pred_path, mask_path in progress(
+            pairs, desc=name, unit="img", enabled=show_progress
+        ):
+            pred, mask = sod.read_prediction(pred_path), sod.read_mask(mask_path)
+            if pred.shape != mask.shape and not resize:
+                raise ValueError(
+                    f"prediction {pred_path} has shape {tuple(pred.shape)} but mask {mask_path} "
+                    f"has shape {tuple(mask.shape)} (pass --resize to resize predictions)"
+                )
+            try:
+                per_image[stem] = evaluator.update(pred, mask)
+            except ValueError as exc:
+                raise ValueError(f"{pred_path}: {exc}") from None
+        runs.append(
+            {
+                "model": name,
+                "pred_dir": str(pred_dir),
+                "images": evaluator.count,
+                "masks_without_prediction": no_pred,
+                "predictions_without_mask": no_mask,
+                "results": evaluator.results(),
+                "per_image": per_image,
+            }
+        )
+    return SODFolderEvaluation(str(mask_dir), runs, skipped)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def image_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Image files from files and folders (a folder gives its images with the suffixes of
+    :data:`STIMULUS_SUFFIXES`, sorted, not recursing; hidden files skipped).
+
+    Raises:
+        FileNotFoundError: a path that does not exist. ValueError: a folder without
+            images, or two inputs with the same name (their maps would collide).
+    """
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            images = [
+                p
+                for p in sorted(path.iterdir())
+                if p.is_file() and p.suffix.lower() in STIMULUS_SUFFIXES and p.name[0] != "."
+            ]
+            if not images:
+                raise ValueError(
+                    f"expected images ({', '.join(STIMULUS_SUFFIXES)}) in {path}, found none"
+                )
+            found += images
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"image not found: {path}")
+    stems: dict[str, Path] = {}
+    for path in found:
+        if path.stem in stems:
+            raise ValueError(
+                f"two images would write the same map {path.stem!r}: {stems[path.stem]} and {path}"
+            )
+        stems[path.stem] = path
+    return found
+
+
+@dataclass
+class PredictionsWritten:
+    """What :func:`write_predictions` wrote: ``maps`` (PNG, and ``.npy`` beside them) and
+    ``overlays`` (in the ``overlays`` subfolder)."""
+
+    maps: list[Path] = field(default_factory=list)
+    overlays: list[Path] = field(default_factory=list)
+
+
+def write_predictions(
+    images: list[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    kind: str = "fixation",
+    weights: str | os.PathLike[str] | None = None,
+    overlay: bool = False,
+    colorbar: bool = False,
+    show_progress: bool = False,
+) -> PredictionsWritten:
+    """Predict a map for each image with :func:`attnvision.saliency.predict` and write
+    ``out_dir/<image>.png`` (0..255 at the image's size) and ``<image>.npy`` (float 0..1),
+    where ``saliency evaluate`` / ``sod evaluate`` read them; with ``overlay``, also
+    ``out_dir/overlays/<image>.png``: the map blended over the image at its own size
+    (:func:`attnvision.explain.draw.overlay_pixels`, with a colour bar if ``colorbar``).
+
+    Args:
+        images: image files and folders of images (:func:`image_inputs`).
+
+    Raises:
+        FileNotFoundError / ValueError: a missing or unreadable image or weights file (every
+            image's header is read before anything is written).
+    """
+    from PIL import Image
+
+    from .._utils import open_image, read_image
+    from ..explain.draw import overlay_pixels
+    from .model import predict
+
+    if weights is not None and not Path(weights).is_file():
+        raise FileNotFoundError(f"weights file not found: {weights}")
+    paths = image_inputs(images)
+    for path in paths:  # fail on an unreadable file before writing anything
+        with open_image(path):
+            pass
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = PredictionsWritten()
+    for path in progress(paths, desc="predict", unit="img", enabled=show_progress):
+        rgb = read_image(path)
+        sal = predict(rgb, kind, weights=weights)
+        png = Image.fromarray(np.round(sal * 255.0).astype(np.uint8))
+        written.maps.append(
+            atomic_save(out / f"{path.stem}.png", lambda f, png=png: png.save(f, format="PNG"))
+        )
+        atomic_save(out / f"{path.stem}.npy", lambda f, m=sal: np.save(f, m))
+        if overlay:
+            pixels = Image.fromarray(overlay_pixels(rgb, sal, colorbar=colorbar))
+            written.overlays.append(
+                atomic_save(
+                    out / "overlays" / f"{path.stem}.png",
+                    lambda f, im=pixels: im.save(f, format="PNG"),
+                )
+            )
+    return written
