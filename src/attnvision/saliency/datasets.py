@@ -26,6 +26,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAP_SUFFIXES",
     "list_maps",
+    "map_shape",
     "match_by_stem",
     "mit1003_pairs",
     "read_fixation_file",
@@ -237,6 +238,35 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
         if img.mode == "F":
             return np.asarray(img, dtype=np.float64)
         return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+
+
+def map_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The ``(H, W)`` of the map :func:`read_map` would read, from the file's header only.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a map (as :func:`read_map`).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        if not path.is_file():
+            raise FileNotFoundError(f"map not found: {path}")
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: cannot read as .npy ({exc})") from None
+        if len(shape) != 2:
+            raise ValueError(f"{path}: expected a 2-D (H, W) map, got shape {shape}")
+        return int(shape[0]), int(shape[1])
+    from PIL import Image
+
+    if not path.is_file():
+        raise FileNotFoundError(f"map not found: {path}")
+    try:
+        with Image.open(path) as img:
+            return img.height, img.width
+    except (OSError, SyntaxError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path}: cannot read as an image ({first})") from None
 
 
 def list_maps(folder: str | os.PathLike[str]) -> dict[str, Path]:

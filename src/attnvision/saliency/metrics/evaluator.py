@@ -158,7 +158,7 @@ class SaliencyEvaluator:
         baseline_map: Any = None,
         name: str | None = None,
     ) -> dict[str, float]:
-        """Score one image and remember the scores.
+        """Score one image and remember the scores (``add(score(...), name)``).
 
         Args:
             saliency_map: ``(H, W)`` prediction.
@@ -171,6 +171,30 @@ class SaliencyEvaluator:
         Returns:
             ``{metric: score}`` for this image.
         """
+        scores = self.score(
+            saliency_map,
+            fixation_map,
+            density_map,
+            other_fixation_map=other_fixation_map,
+            baseline_map=baseline_map,
+            index=len(self.per_image),
+        )
+        self.add(scores, name)
+        return scores
+
+    def score(
+        self,
+        saliency_map: Any,
+        fixation_map: Any = None,
+        density_map: Any = None,
+        *,
+        other_fixation_map: Any = None,
+        baseline_map: Any = None,
+        index: int,
+    ) -> dict[str, float]:
+        """Score one image without remembering it, as the ``index``-th image (0-based; it
+        seeds AUC-Borji and shuffled AUC): with :meth:`add` in index order, images scored in
+        any order or process give the same results as :meth:`update`."""
         given = {
             "fixation_map": fixation_map,
             "density_map": density_map,
@@ -201,10 +225,19 @@ class SaliencyEvaluator:
             # one bucketed pass of the map counts pixels for both AUCs
             cut = _unit_cutoffs(s, _thresholds(self.step_size))
             _expect_counts(s, cut[np.isfinite(cut)])
-        image = _Image(s, fix, other, dens, base, len(self.per_image))
-        scores = {metric: _SCORERS[metric](self, image) for metric in self.metrics}
-        self.per_image.append({"name": name if name is not None else str(image.index), **scores})
-        return scores
+        image = _Image(s, fix, other, dens, base, int(index))
+        return {metric: _SCORERS[metric](self, image) for metric in self.metrics}
+
+    def add(self, scores: dict[str, float], name: str | None = None) -> None:
+        """Remember one image's :meth:`score` (``name`` defaults to its position)."""
+        if set(scores) != set(self.metrics):
+            raise ValueError(
+                f"expected scores of {', '.join(self.metrics)}, got {', '.join(scores)}"
+            )
+        row = {m: float(scores[m]) for m in self.metrics}
+        self.per_image.append(
+            {"name": name if name is not None else str(len(self.per_image)), **row}
+        )
 
     def counts(self) -> dict[str, int]:
         """How many images have a defined (non-NaN) score, per metric."""

@@ -92,11 +92,18 @@ class SODEvaluator:
         self._curves = {key: np.zeros(NUM_THRESHOLDS) for key in CURVE_KEYS}
 
     def update(self, pred: Any, mask: Any) -> dict[str, float]:
-        """Add one ``(H, W)`` prediction and its binary mask; returns that image's figures.
+        """Add one ``(H, W)`` prediction and its mask; returns that image's figures.
 
         The returned dict has the nine keys of :data:`SCALAR_KEYS`, for this image alone
-        (``mean_*``/``max_*`` over its own curves).
+        (``mean_*``/``max_*`` over its own curves). Same as ``add(score(pred, mask))``.
         """
+        return self.add(self.score(pred, mask))
+
+    def score(self, pred: Any, mask: Any) -> dict[str, Any]:
+        """One image's figures without adding them: the five per-image scalars (``mae``,
+        ``smeasure``, ``weighted_fmeasure``, ``adaptive_fmeasure``, ``adaptive_emeasure``)
+        and its four ``(256,)`` curves (:data:`CURVE_KEYS`), for :meth:`add` (in this or
+        another process)."""
         image = _Image(
             pred,
             mask,
@@ -106,21 +113,30 @@ class SODEvaluator:
             strict_masks=self.strict_masks,
         )
         precision, recall = _precision_recall(image)
-        fcurve = fmeasure_from_pr(precision, recall, self.beta2)
-        ecurve = _emeasure_curve(image)
         threshold = image.adaptive_threshold
-        figures = {
+        return {
             "mae": float(_mae(image)),
             "smeasure": float(_smeasure(image, self.alpha)),
             "weighted_fmeasure": float(_weighted_fmeasure(image, self.wfm_beta2)),
             "adaptive_fmeasure": float(_fmeasure_at(image, threshold, self.beta2)),
             "adaptive_emeasure": float(_emeasure_at(image, threshold)),
+            "precision": precision,
+            "recall": recall,
+            "fmeasure_curve": fmeasure_from_pr(precision, recall, self.beta2),
+            "emeasure_curve": _emeasure_curve(image),
         }
-        for key, value in figures.items():
-            self._scalars[key] += value
-        for key, curve in zip(CURVE_KEYS, (precision, recall, fcurve, ecurve)):
-            self._curves[key] += curve
+
+    def add(self, scores: dict[str, Any]) -> dict[str, float]:
+        """Add one image's :meth:`score`; returns its nine figures (:data:`SCALAR_KEYS`).
+        Adding the same scores in the same order gives the same results, wherever they
+        were computed."""
+        for key in self._scalars:
+            self._scalars[key] += scores[key]
+        for key in CURVE_KEYS:
+            self._curves[key] += scores[key]
         self.count += 1
+        fcurve, ecurve = scores["fmeasure_curve"], scores["emeasure_curve"]
+        figures = {key: scores[key] for key in self._scalars}
         figures.update(
             mean_fmeasure=float(fcurve.mean()),
             max_fmeasure=float(fcurve.max()),
