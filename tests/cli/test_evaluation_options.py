@@ -5,7 +5,6 @@ of ours (no third-party warning) and exit 2."""
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _fixations import write_fixation_dataset
 from attnvision.cli import main
 from attnvision.saliency import sod
 
@@ -72,15 +72,7 @@ def test_sod_evaluate_mask_options_and_workers(grey_sod, capsys):
 
 
 def test_saliency_evaluate_workers_give_the_same_numbers(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    for name in ("fix", "gt", "pred"):
-        (tmp_path / name).mkdir()
-    for i in range(5):
-        xy = np.column_stack([rng.uniform(0, 31, 10), rng.uniform(0, 23, 10)])
-        with open(tmp_path / "fix" / f"im{i}.csv", "w", newline="") as handle:
-            csv.writer(handle).writerows([["x", "y"], *xy.tolist()])
-        np.save(tmp_path / "gt" / f"im{i}.npy", rng.random((24, 32)))
-        np.save(tmp_path / "pred" / f"im{i}.npy", rng.random((24, 32)))
+    write_fixation_dataset(tmp_path, n_images=5, n_fixations=10, seed=0)
     outputs = []
     for workers in ("1", "2"):
         args = ["saliency", "evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"),

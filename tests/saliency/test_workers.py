@@ -3,14 +3,12 @@ any number of worker processes, errors and progress from the workers."""
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from _fixations import write_fixation_dataset
 from attnvision.saliency import folders, workers
-from attnvision.saliency.density import density_map
 
 
 def _sod_folders(tmp_path, n=7):
@@ -51,15 +49,8 @@ def test_sod_figures_are_the_same_for_any_number_of_workers(tmp_path):
 
 
 def test_fixation_figures_are_the_same_for_any_number_of_workers(tmp_path):
+    write_fixation_dataset(tmp_path, n_images=6, n_fixations=15, seed=1)
     rng = np.random.default_rng(1)
-    for name in ("fix", "gt", "pred"):
-        (tmp_path / name).mkdir()
-    for i in range(6):
-        xy = np.column_stack([rng.uniform(0, 31, 15), rng.uniform(0, 23, 15)])
-        with open(tmp_path / "fix" / f"im{i}.csv", "w", newline="") as handle:
-            csv.writer(handle).writerows([["x", "y"], *xy.tolist()])
-        np.save(tmp_path / "gt" / f"im{i}.npy", density_map(xy, (24, 32), 2.0))
-        np.save(tmp_path / "pred" / f"im{i}.npy", rng.random((24, 32)))
     np.save(tmp_path / "centre.npy", rng.random((12, 16)))  # resized to each image
     options = dict(
         fixations=tmp_path / "fix",

@@ -285,17 +285,6 @@ def prepare(
             other than uint8/float, a mask outside its range (or not binary with
             ``strict_masks``), or shapes that differ without ``resize``.
     """
-    return _image(pred, mask, normalize, resize, mask_threshold, strict_masks)
-
-
-def _image(
-    pred: Any,
-    mask: Any,
-    normalize: bool | None,
-    resize: bool,
-    mask_threshold: float,
-    strict_masks: bool,
-) -> _Image:
     if isinstance(pred, _Image):
         return pred
     return _Image(
@@ -308,21 +297,29 @@ def _image(
     )
 
 
+def _image(pred: Any, mask: Any, options: dict[str, Any]) -> _Image:
+    """``pred`` when it is already prepared, else :func:`prepare` with ``options``."""
+    if isinstance(pred, _Image):
+        if options:
+            raise TypeError(
+                f"options {', '.join(sorted(options))} apply when preparing, not to a "
+                "prepared image"
+            )
+        return pred
+    return prepare(pred, mask, **options)
+
+
 def mae(
     pred: Any,
     mask: Any,
-    *,
-    normalize: bool | None = None,
-    resize: bool = False,
-    mask_threshold: float = MASK_THRESHOLD,
-    strict_masks: bool = False,
+    **options: Any,
 ) -> float:
     """Mean absolute error ``mean |p - gt|`` over the ``(H, W)`` image (Perazzi et al. 2012).
 
     Same figure as PySODMetrics ``MAE`` and MATLAB ``CalMAE.m`` (which min-max normalises).
-    See :func:`prepare` for the arguments.
+    ``options`` are :func:`prepare`'s keywords.
     """
-    return float(_mae(_image(pred, mask, normalize, resize, mask_threshold, strict_masks)))
+    return float(_mae(_image(pred, mask, options)))
 
 
 def fmeasure(
@@ -331,10 +328,7 @@ def fmeasure(
     *,
     threshold: float | str = "adaptive",
     beta2: float = 0.3,
-    normalize: bool | None = None,
-    resize: bool = False,
-    mask_threshold: float = MASK_THRESHOLD,
-    strict_masks: bool = False,
+    **options: Any,
 ) -> float:
     """F-measure ``(1 + b2) P R / (b2 P + R)`` of ``p >= threshold`` (Achanta et al. 2009).
 
@@ -342,9 +336,9 @@ def fmeasure(
     unquantised ``p``. ``beta2`` is beta squared (0.3 by convention). When no foreground pixel
     is hit the F-measure is 0 (PySODMetrics and MATLAB ``Fmeasure_calu.m`` alike); with an
     empty mask it is therefore 0. For the 256-threshold curve use :func:`precision_recall`
-    and :func:`fmeasure_from_pr`. See :func:`prepare` for the other arguments.
+    and :func:`fmeasure_from_pr`. ``options`` are :func:`prepare`'s keywords.
     """
-    image = _image(pred, mask, normalize, resize, mask_threshold, strict_masks)
+    image = _image(pred, mask, options)
     if threshold == "adaptive":
         threshold = image.adaptive_threshold
     elif isinstance(threshold, str):
@@ -355,19 +349,16 @@ def fmeasure(
 def precision_recall(
     pred: Any,
     mask: Any,
-    *,
-    normalize: bool | None = None,
-    resize: bool = False,
-    mask_threshold: float = MASK_THRESHOLD,
-    strict_masks: bool = False,
+    **options: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall of ``floor(255 p) >= t`` for ``t = 0..255`` (two ``(256,)`` arrays).
 
     Precision is 0 where nothing is predicted (0/0; MATLAB sets its NaN to 0 too); recall is 0
     for an empty mask (PySODMetrics; MATLAB gives NaN). MATLAB's curves are the same values
-    in reverse order (``[::-1]``). See :func:`prepare` for the arguments.
+    in reverse order (``[::-1]``).
+    ``options`` are :func:`prepare`'s keywords.
     """
-    return _precision_recall(_image(pred, mask, normalize, resize, mask_threshold, strict_masks))
+    return _precision_recall(_image(pred, mask, options))
 
 
 def fmeasure_from_pr(precision: Any, recall: Any, beta2: float = 0.3) -> np.ndarray:
@@ -391,10 +382,7 @@ def smeasure(
     mask: Any,
     *,
     alpha: float = 0.5,
-    normalize: bool | None = None,
-    resize: bool = False,
-    mask_threshold: float = MASK_THRESHOLD,
-    strict_masks: bool = False,
+    **options: Any,
 ) -> float:
     """Structure measure ``max(0, alpha S_object + (1 - alpha) S_region)`` (Fan et al. 2017).
 
@@ -408,11 +396,9 @@ def smeasure(
     tiny positive number instead of 0 and its score drops to 0: the figures differ only in
     that degenerate case (for example a constant prediction). An empty quadrant (centroid on
     the last row or column) has weight 0 and is skipped; PySODMetrics and MATLAB return NaN.
-    See :func:`prepare` for the other arguments.
+    ``options`` are :func:`prepare`'s keywords.
     """
-    return float(
-        _smeasure(_image(pred, mask, normalize, resize, mask_threshold, strict_masks), alpha)
-    )
+    return float(_smeasure(_image(pred, mask, options), alpha))
 
 
 def emeasure(
@@ -420,19 +406,17 @@ def emeasure(
     mask: Any,
     *,
     threshold: float | str = "adaptive",
-    normalize: bool | None = None,
-    resize: bool = False,
-    mask_threshold: float = MASK_THRESHOLD,
-    strict_masks: bool = False,
+    **options: Any,
 ) -> float:
     """Enhanced-alignment measure of ``p >= threshold`` (Fan et al. 2018, Eq. 6).
 
     ``sum(phi) / (H W - 1 + eps)`` with the enhanced alignment matrix ``phi`` counted per
     confusion cell; for an empty (full) mask ``phi`` is 1 on predicted background
     (foreground) and 0 elsewhere. ``threshold="adaptive"`` is ``min(2 mean(p), 1)``.
-    Same figure as PySODMetrics ``Emeasure`` (adaptive). See :func:`prepare`.
+    Same figure as PySODMetrics ``Emeasure`` (adaptive). ``options`` are :func:`prepare`'s
+    keywords.
     """
-    image = _image(pred, mask, normalize, resize, mask_threshold, strict_masks)
+    image = _image(pred, mask, options)
     if threshold == "adaptive":
         threshold = image.adaptive_threshold
     elif isinstance(threshold, str):
@@ -443,15 +427,11 @@ def emeasure(
 def emeasure_curve(
     pred: Any,
     mask: Any,
-    *,
-    normalize: bool | None = None,
-    resize: bool = False,
-    mask_threshold: float = MASK_THRESHOLD,
-    strict_masks: bool = False,
+    **options: Any,
 ) -> np.ndarray:
     """E-measure of ``floor(255 p) >= t`` for ``t = 0..255``: a ``(256,)`` array computed from
     per-level counts, not 256 binarisations (PySODMetrics' curve in reverse order)."""
-    return _emeasure_curve(_image(pred, mask, normalize, resize, mask_threshold, strict_masks))
+    return _emeasure_curve(_image(pred, mask, options))
 
 
 def weighted_fmeasure(
@@ -459,10 +439,7 @@ def weighted_fmeasure(
     mask: Any,
     *,
     beta2: float = 1.0,
-    normalize: bool | None = None,
-    resize: bool = False,
-    mask_threshold: float = MASK_THRESHOLD,
-    strict_masks: bool = False,
+    **options: Any,
 ) -> float:
     """Weighted F-measure of Margolin et al. 2014 (``WFb.m``), ``beta2 = 1`` by default.
 
@@ -473,10 +450,6 @@ def weighted_fmeasure(
     foreground. ``R = 1 - mean(E_w on fg)``, ``P = TP_w / (TP_w + FP_w + eps)``,
     ``F = (1 + b2) R P / (R + b2 P + eps)``. An empty mask scores 0 (PySODMetrics; MATLAB's
     ``WFb.m`` is undefined there). Nearest pixels come from SciPy's feature transform, as in
-    PySODMetrics, so ties are broken identically. See :func:`prepare`.
+    PySODMetrics, so ties are broken identically. ``options`` are :func:`prepare`'s keywords.
     """
-    return float(
-        _weighted_fmeasure(
-            _image(pred, mask, normalize, resize, mask_threshold, strict_masks), beta2
-        )
-    )
+    return float(_weighted_fmeasure(_image(pred, mask, options), beta2))
