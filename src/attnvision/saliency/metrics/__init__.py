@@ -19,13 +19,18 @@ instead: resizing must be explicit. Where MATLAB returns NaN or divides by zero 
 degenerate input (constant map, no fixations), each docstring says what we return.
 NaN or Inf in any input raises ``ValueError``.
 
-Speed: AUC is computed from the sorted fixation values and exact per-threshold pixel
+Speed: AUC-Judd is computed from the sorted fixation values and exact per-threshold pixel
 counts obtained from one bucketed histogram of the map (only the pixels that share a
-bucket with a fixation value are compared exactly), so no metric sorts every pixel.
+bucket with a fixation value are compared exactly), so no metric sorts every pixel;
+AUC-Borji's pixel shares per threshold come from the same pass, and the sampled AUCs draw
+each split's numbers of negatives per threshold bin directly (see :mod:`.auc`).
 ``SaliencyEvaluator.update`` validates each map once and shares its sum, minimum, maximum
-and sum of squares across the metrics; dot products run as single-threaded BLAS calls on
-short rows (a multithreaded BLAS dot is slow on a busy machine); KLD and SIM are
-rewritten so that each needs one scaled copy of the prediction (see ``_kld``, ``_sim``).
+and sum of squares across the metrics; fixation maps are scanned 8 bytes at a time; dot
+products run as single-threaded BLAS calls on short rows (a multithreaded BLAS dot is slow
+on a busy machine); KLD and SIM are rewritten so that each needs one scaled copy of the
+prediction (see ``_kld``, ``_sim``). ``benchmarks/saliency.py`` measures each metric
+against pysaliency and against one pass over the pixels (BENCHMARKS.md, "Fixation
+metrics").
 
 Layout: :mod:`.checks` (input checks, the shared per-map statistics), :mod:`.auc` (the three
 AUCs), :mod:`.distribution` (NSS, CC, KLD, SIM, information gain), :mod:`.transport` (EMD),

@@ -6,7 +6,7 @@ over each image.
 
 Definitions follow PySODMetrics 1.6.2 (``py_sod_metrics``: ``MAE``, ``Fmeasure``,
 ``Smeasure``, ``Emeasure``, ``WeightedFmeasure``) and agree with it to about 1e-15 on the SOD
-benchmark (the tests require 1e-9, the issue 1e-6). Where the MATLAB code differs
+benchmark (the tests require 1e-9). Where the MATLAB code differs
 (ArcherFMY/sal_eval_toolbox ``performCalcu.m``, Fan et al.'s S- and E-measure code,
 Margolin et al.'s ``WFb.m``) the docstrings say so and which one each figure follows.
 
@@ -66,6 +66,12 @@ Example:
     >>> pred = (mask * 255).astype(np.uint8)
     >>> sod.mae(pred, mask), round(sod.smeasure(pred, mask), 6)
     (0.0, 1.0)
+
+Speed: one ``bincount`` of ``level + 256 * mask + 512 * quadrant`` per image gives every
+threshold count (curves, adaptive figures, MAE, the S-measure's means and variances); the
+weighted F-measure needs SciPy's Euclidean feature transform (as PySODMetrics) and filters
+only the foreground's bounding box; ``benchmarks/sod.py`` measures it against PySODMetrics
+and one pass over the pixels (BENCHMARKS.md, "Salient-object metrics").
 
 Layout: :mod:`.inputs` (input checks, masks, the per-image preparation), :mod:`.metrics`
 (the metrics and their public functions), :mod:`.evaluator` (:class:`SODEvaluator`). Reading
