@@ -3,7 +3,9 @@
 For each of the first ``--limit`` OSIE images (800x600): the ground-truth density (pooled
 fixations blurred with sigma = 24 px, one degree, ``OSIE_PPD``), the binary fixation map,
 the fixations of the next 10 images (shuffled AUC's "other" map) and a prediction (the grey
-stimulus blurred with sigma 8 px, a tie-free "baseline-like" map). Every metric of the suite
+stimulus blurred with sigma 8 px, a tie-free "baseline-like" map). Fixated pixels are given
+to both libraries precomputed: to ours as ``(rows, cols)`` indices, to pysaliency as the
+indices and the boolean mask its calls take. Every metric of the suite
 is timed per image against its pysaliency counterpart, the two interleaved (order
 alternating per repetition); medians of ``--repeat`` repetitions are printed with the ratio,
 how many passes over the pixels our time is worth (``floor``: the time of one ``sum`` over
@@ -71,6 +73,7 @@ def _load(root: Path, limit: int) -> list[dict]:
         ys, xs = np.nonzero(fix)
         others = [fixations[n] for n in names if n != name][:10]
         other = fixation_map(np.concatenate(others), (600, 800), warn=False)
+        oys, oxs = np.nonzero(other)
         items.append(
             {
                 "name": name,
@@ -81,6 +84,8 @@ def _load(root: Path, limit: int) -> list[dict]:
                 "xs": xs,
                 "ys": ys,
                 "other": other,
+                "oys": oys,
+                "oxs": oxs,
                 "centre": None,
             }  # fmt: skip
         )
@@ -125,11 +130,15 @@ def _peer() -> tuple[dict, dict]:
     return timed, expected
 
 
+# fixations go in as (rows, cols) indices: pysaliency gets them (and the boolean mask)
+# precomputed too
 OURS = {
-    "auc_judd": lambda it: M.auc_judd(it["pred"], it["fmap"]),
-    "auc_borji": lambda it: M.auc_borji(it["pred"], it["fmap"], seed=0),
-    "auc_shuffled": lambda it: M.auc_shuffled(it["pred"], it["fmap"], it["other"], seed=0),
-    "nss": lambda it: M.nss(it["pred"], (it["ys"], it["xs"])),  # the same input as pysaliency
+    "auc_judd": lambda it: M.auc_judd(it["pred"], (it["ys"], it["xs"])),
+    "auc_borji": lambda it: M.auc_borji(it["pred"], (it["ys"], it["xs"]), seed=0),
+    "auc_shuffled": lambda it: M.auc_shuffled(
+        it["pred"], (it["ys"], it["xs"]), (it["oys"], it["oxs"]), seed=0
+    ),
+    "nss": lambda it: M.nss(it["pred"], (it["ys"], it["xs"])),
     "cc": lambda it: M.cc(it["pred"], it["gt"]),
     "kld": lambda it: M.kld(it["pred"], it["gt"]),
     "sim": lambda it: M.sim(it["pred"], it["gt"]),
@@ -148,7 +157,9 @@ def _time(fn, items) -> tuple[float, list]:
 def _ours_suite(items):
     ev = M.SaliencyEvaluator(SUITE)
     for it in items:
-        ev.update(it["pred"], it["fmap"], it["gt"], other_fixation_map=it["other"])
+        ev.update(
+            it["pred"], (it["ys"], it["xs"]), it["gt"], other_fixation_map=(it["oys"], it["oxs"])
+        )
     return ev
 
 
@@ -225,7 +236,7 @@ def run_fixation(args: argparse.Namespace) -> int:
     print(f"{'suite CPU':<13}{o:>10.2f}{p:>12.2f}{p / o:>9.1f}x{o / floor:>9.1f}"
           "  (process CPU time, same runs)")  # fmt: skip
     print("no pysaliency counterpart (ours alone, ms per image):")
-    alone = {"info_gain": lambda it: M.info_gain(it["pred"], it["fmap"], it["centre"])}
+    alone = {"info_gain": lambda it: M.info_gain(it["pred"], (it["ys"], it["xs"]), it["centre"])}
     for name, fn in alone.items():
         print(
             f"  {name:<14}{statistics.median(_time(fn, items)[0] for _ in range(args.repeat)):.2f}"

@@ -159,32 +159,51 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class _Map:
-    """A validated float64 map with statistics computed once and shared by the metrics."""
+    """A validated float64 map with statistics computed once and shared by the metrics.
 
-    def __init__(self, arr: np.ndarray, name: str = "saliency_map") -> None:
+    Finiteness is checked on construction by the statistics a metric reads anyway:
+    ``check="total"`` computes the sum (NaN and Inf propagate), ``check="range"`` the
+    minimum and maximum (all the AUCs need); each statistic computed later checks itself.
+    """
+
+    def __init__(self, arr: np.ndarray, name: str = "saliency_map", check: str = "total") -> None:
         self.arr = arr
         self.flat = arr.ravel()
         self.n = self.flat.size
-        self.total = float(self.flat.sum())  # NaN/Inf propagate: one pass checks them
-        if not np.isfinite(self.total):
-            bad = int(np.count_nonzero(~np.isfinite(self.flat)))
-            if bad:
-                raise ValueError(f"{name} must be finite, got {bad} NaN/Inf values")
-            raise ValueError(f"{name} values are too large: their sum overflows float64")
+        self.name = name
+        self._total: float | None = None
         self._lo: float | None = None
         self._hi: float | None = None
         self._cache: dict[str, Any] = {}
+        if check == "total":
+            self.total  # noqa: B018 - computed to check
+        else:
+            self.lo, self.hi  # noqa: B018 - computed to check
+
+    def _finite(self, value: float, what: str) -> float:
+        if not np.isfinite(value):
+            bad = int(np.count_nonzero(~np.isfinite(self.flat)))
+            if bad:
+                raise ValueError(f"{self.name} must be finite, got {bad} NaN/Inf values")
+            raise ValueError(f"{self.name} values are too large: their {what} overflows float64")
+        return value
+
+    @property
+    def total(self) -> float:
+        if self._total is None:
+            self._total = self._finite(float(self.flat.sum()), "sum")
+        return self._total
 
     @property
     def lo(self) -> float:
         if self._lo is None:
-            self._lo = float(self.flat.min())
+            self._lo = self._finite(float(self.flat.min()), "minimum")
         return self._lo
 
     @property
     def hi(self) -> float:
         if self._hi is None:
-            self._hi = float(self.flat.max())
+            self._hi = self._finite(float(self.flat.max()), "maximum")
         return self._hi
 
     def moments(self) -> tuple[float, float]:
@@ -247,7 +266,8 @@ class _Map:
         return np.full(index.size, 1.0 / self.n)
 
 
-def _batched(fn, saliency_map: np.ndarray, *others: Any) -> Any:
+def _batched(fn, saliency_map: np.ndarray, *others: Any, check: str = "total") -> Any:
+    """``fn(_Map(map), *others)`` for an ``(H, W)`` map, or an array over a batch."""
     if saliency_map.ndim == 3:
-        return np.array([fn(_Map(m), *others) for m in saliency_map], dtype=np.float64)
-    return fn(_Map(saliency_map), *others)
+        return np.array([fn(_Map(m, check=check), *others) for m in saliency_map], dtype=np.float64)
+    return fn(_Map(saliency_map, check=check), *others)
