@@ -138,7 +138,7 @@ class _Bag:
     values: np.ndarray
     counts: np.ndarray | None = None
 
-    @property
+    @cached_property
     def n(self) -> int:
         return int(self.values.size if self.counts is None else self.counts.sum())
 
