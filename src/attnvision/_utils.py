@@ -200,19 +200,29 @@ def close_matches(name: str, known: list[str]) -> str:
 def open_image(path: str | os.PathLike[str]) -> Any:
     """``with open_image(path) as img``: a decoded PIL image, or one clear error.
 
+    PIL's warning about very large images (over ``Image.MAX_IMAGE_PIXELS``) is not printed;
+    images over twice that, which PIL refuses as a possible decompression bomb, are a
+    ``ValueError``.
+
     Raises:
         FileNotFoundError: no such file.
         ValueError: the file cannot be decoded as an image (corrupt, truncated, not an
-            image), naming the path and PIL's first line of explanation.
+            image, too large), naming the path and PIL's first line of explanation.
     """
+    import warnings
+
     from PIL import Image
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"image not found: {p}")
     try:
-        img = Image.open(p)
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(p)
+            img.load()
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{p}: image too large to read ({exc})".split(". ")[0]) from None
     except (OSError, SyntaxError, ValueError) as exc:  # UnidentifiedImageError is an OSError
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{p}: cannot read as an image ({first})") from None

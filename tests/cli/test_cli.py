@@ -149,11 +149,16 @@ def test_compare_bad_input_leaves_report(tmp_path, capsys):
     out = tmp_path / "report"
     out.mkdir()
     (out / "report.md").write_text("earlier report")
-    line = _one_line_error(capsys, "compare", "--out", str(out), "--attention", "none,cbma")
+    line = _one_line_error(capsys, "compare", "--out", str(out))
+    assert "already holds files; pass --force to replace that report" in line
+    line = _one_line_error(
+        capsys, "compare", "--out", str(out), "--attention", "none,cbma", "--force"
+    )
     assert "unknown attention 'cbma' (did you mean cbam" in line
     line = _one_line_error(
         capsys,
         "compare",
+        "--force",
         "--out",
         str(out),
         "--data",

@@ -91,4 +91,3 @@ def test_example_configs_are_valid(path):
 
     cfg = load_config(path)
     assert cfg.model.name in list_models()
-    assert cfg.compare.stn_model in list_models()

@@ -149,9 +149,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         distortion=args.distortion,
         root=args.root,
         epochs=args.epochs,
+        seeds=args.seeds,
+        workers=args.workers,
         out=args.out,
     )
-    results = compare(config)
+    results = compare(config, force=args.force)
     print(format_table(results))
     print(f"report: {config.out}/report.md, {config.out}/report.html")
     return 0
@@ -230,13 +232,16 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "compare",
-        help="train one network per attention type and write a comparison report",
+        help="train the same network with each attention type, repeated over seeds, and "
+        "write a comparison report",
         description=(
-            "Train one network per attention type (default: none, se, eca, cbam, stn) on one "
-            "dataset with one budget and write OUT/report.md, report.html, results.json, "
-            "results.csv, training curves and attention-map pictures. Default: cluttered "
-            "built-in digits (no network, no data needed). An optional YAML CONFIG and "
-            "key=value overrides set anything else (e.g. optim.lr=0.01)."
+            "Train the same network once per attention type (default: none, se, eca, cbam, "
+            "coordatt, stn and the identity-frozen stn control), --seeds times each, on one "
+            "dataset with one budget, and write OUT/report.md, report.html, results.json, "
+            "results.csv, accuracy-against-cost and training-curve plots and attention-map "
+            "pictures. Default: cluttered built-in digits (no network, no data needed). An "
+            "optional YAML CONFIG and key=value overrides set anything else "
+            "(e.g. optim.lr=0.01)."
         ),
     )
     p.add_argument("items", nargs="*", metavar="CONFIG|key=value")
@@ -245,5 +250,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="digits (default), mnist, cifar10 or folder")
     p.add_argument("--distortion", help="e.g. cluttered, translated, rts (digits and mnist)")
     p.add_argument("--root", help="data folder for mnist, cifar10 or folder")
-    p.add_argument("--epochs", type=int, help="epochs per model")
+    p.add_argument("--epochs", type=int, help="epochs per run")
+    p.add_argument(
+        "--seeds", type=int, help="runs per row (initialisation and data order; default 3)"
+    )
+    p.add_argument("--workers", type=int, help="training processes at once (default: one per CPU)")
+    p.add_argument(
+        "--force", action="store_true", help="replace a report already in OUT (else an error)"
+    )
     p.set_defaults(func=_cmd_compare, prog=p.prog)

@@ -8,6 +8,7 @@ passes after ``warmup`` passes, under ``torch.inference_mode``.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Any
@@ -16,6 +17,9 @@ import torch
 from torch import nn
 
 from .._utils import count_params
+
+#: the largest input :func:`bench` builds (values of float32: 1 GiB)
+MAX_INPUT_VALUES = 2**28
 
 __all__ = ["bench", "count_flops", "count_params", "measure_latency", "profile"]
 
@@ -112,6 +116,11 @@ def bench(
     """
     if len(shape) != 4 or min(shape) < 1:
         raise ValueError(f"expected an input shape of 4 positive sizes N,C,H,W, got {shape}")
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        raise ValueError(
+            f"input {shape} holds {math.prod(shape):,} values; expected at most "
+            f"{MAX_INPUT_VALUES:,} (1 GiB of float32)"
+        )
     if repeats < 1:
         raise ValueError(f"repeats expected >= 1, got {repeats}")
     if threads is not None and threads < 1:

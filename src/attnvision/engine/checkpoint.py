@@ -156,7 +156,8 @@ def load_run(path: str | os.PathLike[str], overrides: list[str] | None = None) -
     the run config stored in it and loaded strictly (eval mode, CPU).
 
     Args:
-        path: a checkpoint file, or a run folder (its :data:`CHECKPOINT_NAME` is read).
+        path: a checkpoint file, or a run folder: its ``best.pt`` (the epoch chosen on
+            validation) when there is one, else its :data:`CHECKPOINT_NAME`.
         overrides: dotted ``key=value`` changes to the stored config (e.g.
             ``["data.root=/data"]``); the model's architecture keys should not change.
 
@@ -169,7 +170,7 @@ def load_run(path: str | os.PathLike[str], overrides: list[str] | None = None) -
 
     p = Path(path)
     if p.is_dir():
-        p = p / CHECKPOINT_NAME
+        p = p / "best.pt" if (p / "best.pt").is_file() else p / CHECKPOINT_NAME
     ckpt = load_checkpoint(p)
     meta = ckpt.get("meta")
     if not isinstance(ckpt.get("config"), dict) or not isinstance(meta, dict):

@@ -55,13 +55,17 @@ class DataConfig:
 class ModelConfig:
     """Model section: ``name`` from :func:`attnvision.models.list_models`, ``attention``
     from :func:`attnvision.layers.list_attention` (or ``none``), ``options`` for the builder.
-    ``num_classes`` 0 means: take it from the dataset."""
+    ``num_classes`` 0 means: take it from the dataset. ``transformer``: put a spatial
+    transformer in front of the model (:class:`attnvision.models.spatial.TransformerFront`;
+    the mapping holds its options, ``{}`` its defaults, ``identity: true`` the frozen
+    control); ``None`` for none."""
 
     name: str = "cnn"
     attention: str | None = None
     attention_options: dict[str, Any] = field(default_factory=dict)
     num_classes: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    transformer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -114,14 +118,19 @@ class TrainConfig:
 
 @dataclass
 class CompareConfig:
-    """``attnvision compare``: one model per name in ``attention`` (``none`` for the plain
-    network; ``stn`` uses ``stn_model``, a spatial transformer in front of the network);
-    ``stn_options`` are extra builder options for that model only (e.g. ``out_size``);
-    ``gallery`` test images in the attention-map pictures; ``latency_repeats`` forward
-    passes (batch 1, CPU) per latency figure."""
+    """``attnvision compare`` (see :mod:`attnvision.engine.compare`): the rows in
+    ``attention`` (``none``, block names, ``stn``, ``stn_identity``), each trained
+    ``seeds`` times with ``train.seed + k``; ``stn_options`` are the
+    :class:`~attnvision.layers.stn.SpatialTransformer` options of the ``stn`` rows;
+    ``workers`` processes train runs at once (0: one per CPU); ``gallery`` test images in
+    the attention-map pictures; ``latency_repeats`` forward passes (batch 1, CPU) per
+    latency figure."""
 
-    attention: list[str] = field(default_factory=lambda: ["none", "se", "eca", "cbam", "stn"])
-    stn_model: str = "st_cnn"
+    attention: list[str] = field(
+        default_factory=lambda: ["none", "se", "eca", "cbam", "coordatt", "stn", "stn_identity"]
+    )
+    seeds: int = 3
+    workers: int = 0
     stn_options: dict[str, Any] = field(default_factory=dict)
     gallery: int = 6
     latency_repeats: int = 30
@@ -177,6 +186,8 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "train.grad_clip": (0, None),
     "train.dist_timeout": (1e-3, None),
     "compare.gallery": (0, None),
+    "compare.seeds": (1, None),
+    "compare.workers": (0, None),
     "compare.latency_repeats": (1, None),
 }
 

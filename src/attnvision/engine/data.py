@@ -9,6 +9,10 @@ with ``weights_only=True``.
 Model names: everything :func:`attnvision.models.list_models` knows, or
 ``"package.module:builder"`` for a builder of your own with the same signature
 (``builder(num_classes=..., attention=..., attention_options=..., in_chans=..., **options)``).
+A builder whose signature does not name ``attention`` (``"torchvision.models:mobilenet_v2"``,
+``"timm:create_model"``) is built without it and the attention is put in with
+:func:`attnvision.models.attach` (``attention_options`` are its options, ``where``,
+``replace`` and ``identity_init`` included).
 """
 
 from __future__ import annotations
@@ -232,19 +236,34 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
     builder = resolve_builder(cfg.name)
     kwargs: dict[str, Any] = dict(cfg.options)
     kwargs["num_classes"] = cfg.num_classes or num_classes
-    if cfg.attention not in (None, "none"):
-        from attnvision.layers import get_attention_class
-
-        get_attention_class(cfg.attention)  # unknown names raise here, with close matches
-        kwargs["attention"] = cfg.attention
-        if cfg.attention_options:
-            kwargs["attention_options"] = dict(cfg.attention_options)
     try:
         params = inspect.signature(builder).parameters
     except (TypeError, ValueError):
         params = {}
+    # an external builder that does not take attention= gets it from attach()
+    attach_after = ":" in cfg.name and "attention" not in params
+    if cfg.attention not in (None, "none"):
+        from attnvision.layers import get_attention_class
+
+        get_attention_class(cfg.attention)  # unknown names raise here, with close matches
+        if not attach_after:
+            kwargs["attention"] = cfg.attention
+            if cfg.attention_options:
+                kwargs["attention_options"] = dict(cfg.attention_options)
     for key in ("in_chans", "in_channels"):
         if key in params:
             kwargs.setdefault(key, in_channels)
             break
-    return builder(**kwargs)
+    model = builder(**kwargs)
+    if attach_after and cfg.attention not in (None, "none"):
+        from attnvision.models import attach
+
+        attach(model, cfg.attention, **dict(cfg.attention_options or {}))
+    if cfg.transformer is not None:
+        from attnvision.models.spatial import TransformerFront
+
+        try:
+            model = TransformerFront(model, in_channels, **cfg.transformer)
+        except TypeError as exc:
+            raise ValueError(f"model.transformer: {exc}") from None
+    return model

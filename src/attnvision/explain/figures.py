@@ -12,6 +12,7 @@ fixations). They draw with the primitives of :mod:`attnvision.explain.draw`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -104,29 +105,79 @@ def save_attention_grid(
 
 def save_curves(
     path: str | os.PathLike[str],
-    histories: Mapping[str, Sequence[Mapping[str, float]]],
+    histories: Mapping[str, Sequence[Any]],
     *,
     dpi: int = 90,
 ) -> Path:
-    """Write training curves: train loss and validation accuracy per epoch, one line per run.
+    """Write training curves: train loss and validation accuracy per epoch, one line per
+    label; with several runs per label (seeds) the line is their mean and a band spans the
+    lowest to the highest run.
 
     Args:
-        histories: ``{label: [{"epoch", "train_loss", "val_acc", ...}, ...]}`` (the
-            ``history`` of :class:`attnvision.engine.FitResult`); epochs without a
-            validation accuracy (NaN) leave the accuracy panel empty.
+        histories: ``{label: history}`` or ``{label: [history, ...]}``, a history being
+            ``[{"epoch", "train_loss", "val_acc", ...}, ...]`` (the ``history`` of
+            :class:`attnvision.engine.FitResult`); epochs without a validation accuracy
+            (NaN) leave the accuracy panel empty.
     """
     plt = pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for label, rows in histories.items():
-        epochs = [r["epoch"] for r in rows]
-        ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o", ms=3, label=label)
-        ax_acc.plot(epochs, [100 * r["val_acc"] for r in rows], marker="o", ms=3, label=label)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    for label, runs in histories.items():
+        runs = [runs] if runs and isinstance(runs[0], Mapping) else list(runs)
+        length = min(len(run) for run in runs)
+        epochs = [runs[0][i]["epoch"] for i in range(length)]
+        for ax, key, scale in ((ax_loss, "train_loss", 1.0), (ax_acc, "val_acc", 100.0)):
+            values = np.array([[scale * run[i][key] for i in range(length)] for run in runs])
+            (line,) = ax.plot(epochs, values.mean(0), marker="o", ms=3, label=label)
+            if len(runs) > 1:
+                ax.fill_between(
+                    epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.15
+                )
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("train loss")
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("validation accuracy (%)")
     ax_acc.legend(fontsize=7)
     for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi)
+
+
+def save_accuracy_cost(
+    path: str | os.PathLike[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    dpi: int = 90,
+) -> Path:
+    """Accuracy (mean, with one standard deviation as error bars) against cost: one panel
+    against MFLOPs, one against latency, one labelled point per row.
+
+    Args:
+        rows: ``[{"label", "accuracy", "sd", "mflops", "latency_ms"}, ...]`` (accuracy and
+            sd as fractions; NaN sd draws no bar).
+    """
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    for ax, key, title in (
+        (axes[0], "mflops", "MFLOPs"),
+        (axes[1], "latency_ms", "CPU latency (ms)"),
+    ):
+        for row in rows:
+            sd = float(row["sd"])
+            ax.errorbar(
+                row[key],
+                100 * row["accuracy"],
+                yerr=None if math.isnan(sd) else 100 * sd,
+                fmt="o",
+                capsize=3,
+                label=row["label"],
+            )
+            ax.annotate(
+                row["label"], (row[key], 100 * row["accuracy"]), fontsize=7,
+                xytext=(4, 4), textcoords="offset points",
+            )  # fmt: skip
+        ax.set_xlabel(f"{title}, batch 1")
+        ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path, dpi)
