@@ -24,6 +24,17 @@ SOD_COLUMNS = (
 )
 
 
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes scoring the images (0: one per CPU core; default 1); the figures are "
+        "the same for any N",
+    )
+
+
 def _check_out(out: str | None) -> None:
     from attnvision.saliency.folders import _check_out_suffix
 
@@ -84,6 +95,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         seed=args.seed,
         origin=1 if args.one_based else 0,
+        workers=args.workers,
         show_progress=not args.quiet,
     )
     for problem in result.skipped:
@@ -106,6 +118,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from attnvision.saliency.folders import write_predictions
 
+    if args.format == "benchmark":
+        from attnvision.saliency.interop import write_benchmark_predictions
+
+        if args.overlay or args.colorbar:
+            raise ValueError("--overlay/--colorbar write pictures, not part of --format benchmark")
+        written = write_benchmark_predictions(
+            args.images,
+            args.out,
+            model=args.kind,
+            weights=args.weights,
+            image_format=args.image_format,
+            show_progress=not args.quiet,
+        )
+        print(
+            f"wrote {len(written)} {args.kind} maps to {args.out} (benchmark .{args.image_format})"
+        )
+        return 0
+    if args.image_format != "png":
+        raise ValueError("--image-format is for --format benchmark (maps are .png and .npy)")
     done = write_predictions(
         args.images,
         args.out,
@@ -129,6 +160,9 @@ def _cmd_sod_evaluate(args: argparse.Namespace) -> int:
         args.mask_dir,
         resize=args.resize,
         allow_missing=args.allow_missing,
+        **({} if args.mask_threshold is None else {"mask_threshold": args.mask_threshold}),
+        strict_masks=args.strict_masks,
+        workers=args.workers,
         show_progress=not args.quiet,
     )
     for problem in result.skipped:
@@ -211,6 +245,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--seed", type=int, default=0, help="seed of AUC-Borji / shuffled AUC")
     e.add_argument("--one-based", action="store_true", help="CSV/JSON coordinates are 1-based")
+    _add_workers(e)
     e.add_argument("--quiet", action="store_true", help="no progress")
     e.add_argument(
         "--json", action="store_true", help="print one JSON document (figures per metric)"
@@ -238,6 +273,19 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "probability (default fixation)",
     )
     pr.add_argument("--out", required=True, help="output folder")
+    pr.add_argument(
+        "--format",
+        choices=["maps", "benchmark"],
+        default="maps",
+        help="maps: OUT/<image>.png and .npy (default); benchmark: one 8-bit map per image "
+        "named and sized as the image, as the MIT/Tuebingen benchmark takes submissions",
+    )
+    pr.add_argument(
+        "--image-format",
+        choices=["png", "jpg"],
+        default="png",
+        help="file type of --format benchmark maps (default png)",
+    )
     pr.add_argument("--weights", help="other weights (a file written by save_weights)")
     pr.add_argument("--overlay", action="store_true", help="also write OUT/overlays/<image>.png")
     pr.add_argument(
@@ -260,7 +308,7 @@ def _add_sod(sub: argparse._SubParsersAction) -> None:
         "'(dataset)' row per model).",
     )
     e.add_argument("pred_dirs", nargs="+", metavar="PRED_DIR", help="folder(s) of predictions")
-    e.add_argument("mask_dir", metavar="MASK_DIR", help="folder of binary masks (0/255)")
+    e.add_argument("mask_dir", metavar="MASK_DIR", help="folder of masks (grey ones binarised)")
     e.add_argument("--out", help="results file, .json or .csv (written atomically)")
     e.add_argument(
         "--resize",
@@ -272,6 +320,19 @@ def _add_sod(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="evaluate the matched pairs when names do not match (they are still listed)",
     )
+    e.add_argument(
+        "--mask-threshold",
+        type=float,
+        metavar="LEVEL",
+        help="a grey mask pixel is foreground above LEVEL of 255 (default 128, PySODMetrics' "
+        "gt > 128; 127 is the MATLAB toolbox's gt >= 0.5)",
+    )
+    e.add_argument(
+        "--strict-masks",
+        action="store_true",
+        help="refuse masks that are not 0/255 (or 0/1) instead of binarising them",
+    )
+    _add_workers(e)
     e.add_argument("--quiet", action="store_true", help="no progress")
     e.add_argument(
         "--json", action="store_true", help="print one JSON document (dataset figures per model)"

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._utils import atomic_save, atomic_write, progress, short_list
+from .sod.inputs import MASK_THRESHOLD
 
 __all__ = [
     "FolderEvaluation",
@@ -242,26 +243,17 @@ def _other_fixations(
     stems: list[str],
     fixations: dict[str, np.ndarray],
     shapes: dict[str, tuple[int, int]],
-    shape: tuple[int, int],
     rng: np.random.Generator,
     count: int = 10,
-) -> np.ndarray:
+) -> tuple[tuple[np.ndarray, tuple[int, int]], ...]:
     """Shuffled AUC's negatives: the fixations of up to ``count`` other images drawn at
-    random (Borji et al. 2013), scaled to this image's size, as a fixation map."""
-    from .density import fixation_map
-
+    random (Borji et al. 2013), with their sizes (scaled to the image's size and drawn as
+    one map by :func:`attnvision.saliency.workers.other_fixation_map`)."""
     others = [s for s in stems if s != stem]
     if not others:
         raise ValueError("auc_shuffled needs fixations of at least 2 images")
     pick = rng.choice(len(others), size=min(count, len(others)), replace=False)
-    other = np.zeros(shape)
-    for i in pick:
-        rows = fixations[others[i]].copy()
-        oh, ow = shapes[others[i]]
-        rows[:, 0] *= shape[1] / ow
-        rows[:, 1] *= shape[0] / oh
-        other += fixation_map(rows, shape, warn=False)
-    return other
+    return tuple((fixations[others[i]], shapes[others[i]]) for i in pick)
 
 
 def evaluate_folders(
@@ -275,6 +267,7 @@ def evaluate_folders(
     allow_missing: bool = False,
     seed: int = 0,
     origin: int = 0,
+    workers: int = 1,
     show_progress: bool = False,
 ) -> FolderEvaluation:
     """Score every predicted map in ``pred_dir`` against ``gt_dir`` with the MIT/Tuebingen
@@ -293,14 +286,19 @@ def evaluate_folders(
         allow_missing: evaluate the matched images when names do not match.
         seed: seed of AUC-Borji and shuffled AUC (the "other" images too).
         origin: 1 if CSV/JSON fixation coordinates are 1-based.
+        workers: processes scoring the images (``0``: one per CPU core); the figures are
+            the same for any number (:mod:`attnvision.saliency.workers`).
 
     Raises:
         ValueError: unknown metrics, missing inputs for a metric, unmatched names (without
             ``allow_missing``), unreadable maps, size mismatches (without ``resize``).
     """
     from . import metrics as M
-    from .datasets import list_maps, read_fixation_source, read_map, resize_map
+    from .datasets import list_maps, map_shape, read_fixation_source, read_map
     from .density import fixation_map
+    from .workers import FixationTask, check_workers, ordered_map, score_fixation_image
+
+    check_workers(workers)
 
     names = list(metrics or [])
     if not names:
@@ -339,33 +337,34 @@ def evaluate_folders(
     stems = [s for s in gts if s in preds and (fix is None or s in fix)]
     if not stems:
         raise ValueError(f"no prediction in {pred_dir} matches a map in {gt_dir}")
-    shapes = {s: read_map(gts[s]).shape for s in stems} if fix is not None else {}
-    fix_maps, dropped_total = {}, 0
-    for s in stems if fix is not None else []:
-        fix_maps[s], dropped = fixation_map(fix[s], shapes[s], return_dropped=True, warn=False)
-        dropped_total += dropped
-    rng = np.random.default_rng(seed)
-    base = read_map(baseline) if baseline is not None else None
-    for stem in progress(stems, desc="evaluate", unit="img", enabled=show_progress):
-        gt, pred = read_map(gts[stem]), read_map(preds[stem])
-        if pred.shape != gt.shape:
-            if not resize:
-                raise ValueError(
-                    f"prediction {preds[stem]} has shape {pred.shape} but ground truth "
-                    f"{gts[stem]} has shape {gt.shape} (pass --resize to resize predictions)"
-                )
-            pred = resize_map(pred, gt.shape)
-        inputs: dict[str, Any] = {}
-        if fix is not None:
-            inputs["fixation_map"] = fix_maps[stem]
-        if "other_fixation_map" in needs:
-            inputs["other_fixation_map"] = _other_fixations(stem, stems, fix, shapes, gt.shape, rng)
-        if base is not None:
-            inputs["baseline_map"] = base if base.shape == gt.shape else resize_map(base, gt.shape)
-        try:
-            evaluator.update(pred, density_map=gt, name=stem, **inputs)
-        except ValueError as exc:
-            raise ValueError(f"{preds[stem]}: {exc}") from None
+    shapes = {s: map_shape(gts[s]) for s in stems} if fix is not None else {}
+    rng = np.random.default_rng(seed)  # picks the "other" images, in image order
+    options = (("metrics", evaluator.metrics), ("seed", seed))
+    tasks = [
+        FixationTask(
+            index=i,
+            pred=preds[stem],
+            gt=gts[stem],
+            evaluator=options,
+            fixations=fix[stem] if fix is not None else None,
+            others=_other_fixations(stem, stems, fix, shapes, rng)
+            if "other_fixation_map" in needs
+            else None,
+            baseline=Path(baseline) if baseline is not None else None,
+            resize=resize,
+        )
+        for i, stem in enumerate(stems)
+    ]
+    if baseline is not None:
+        read_map(baseline)  # an unreadable baseline fails here, once
+    scored = ordered_map(
+        score_fixation_image, tasks, workers=workers, desc="evaluate", show_progress=show_progress
+    )
+    for stem, scores in zip(stems, scored):
+        evaluator.add(scores, stem)
+    dropped_total = 0
+    for stem in stems if fix is not None else []:
+        dropped_total += fixation_map(fix[stem], shapes[stem], return_dropped=True, warn=False)[1]
     return FolderEvaluation(
         metrics=evaluator.metrics,
         results=evaluator.results(),
@@ -459,6 +458,9 @@ def evaluate_sod_folders(
     *,
     resize: bool = False,
     allow_missing: bool = False,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
+    workers: int = 1,
     show_progress: bool = False,
 ) -> SODFolderEvaluation:
     """Score each folder of predicted maps against the masks in ``mask_dir`` with every
@@ -467,17 +469,24 @@ def evaluate_sod_folders(
     Args:
         pred_dirs: one or more folders of predictions; each is one "model", named by its
             folder name (the full path when two folders share a name).
-        mask_dir: folder of binary masks (0/255), matched by name without extension.
+        mask_dir: folder of masks, matched by name without extension; grey masks are
+            binarised at ``> mask_threshold`` of 255 (PySODMetrics' 128), or refused with
+            ``strict_masks`` unless 0/255 (see :mod:`attnvision.saliency.sod`).
         resize: resize predictions to their mask (bilinear); otherwise a size mismatch is
             an error.
         allow_missing: evaluate the matched pairs when names do not match.
+        workers: processes scoring the images (``0``: one per CPU core); the figures are
+            the same for any number (:mod:`attnvision.saliency.workers`).
 
     Raises:
         ValueError: unmatched names (without ``allow_missing``), no match at all, an
-            unreadable file, a non-binary mask or a size mismatch, naming the file.
+            unreadable file, a mask out of range (or not binary with ``strict_masks``) or a
+            size mismatch, naming the file.
     """
     from . import sod
+    from .workers import SODTask, check_workers, ordered_map, score_sod_image
 
+    check_workers(workers)
     names = [Path(d).name or str(d) for d in pred_dirs]
     if len(set(names)) < len(names):
         names = [str(d) for d in pred_dirs]
@@ -496,21 +505,19 @@ def evaluate_sod_folders(
         skipped += [f"{name}: {problem}" for problem in problems]
         if not pairs:
             raise ValueError(f"no prediction in {pred_dir} matches a mask in {mask_dir}")
-        evaluator = sod.SODEvaluator(resize=resize)
-        per_image = {}
-        for stem, pred_path, mask_path in progress(
-            pairs, desc=name, unit="img", enabled=show_progress
-        ):
-            pred, mask = sod.read_prediction(pred_path), sod.read_mask(mask_path)
-            if pred.shape != mask.shape and not resize:
-                raise ValueError(
-                    f"prediction {pred_path} has shape {tuple(pred.shape)} but mask {mask_path} "
-                    f"has shape {tuple(mask.shape)} (pass --resize to resize predictions)"
-                )
-            try:
-                per_image[stem] = evaluator.update(pred, mask)
-            except ValueError as exc:
-                raise ValueError(f"{pred_path}: {exc}") from None
+        evaluator = sod.SODEvaluator(
+            resize=resize, mask_threshold=mask_threshold, strict_masks=strict_masks
+        )
+        options = (
+            ("resize", resize),
+            ("mask_threshold", evaluator.mask_threshold),
+            ("strict_masks", evaluator.strict_masks),
+        )
+        tasks = [SODTask(pred_path, mask_path, options) for _, pred_path, mask_path in pairs]
+        scored = ordered_map(
+            score_sod_image, tasks, workers=workers, desc=name, show_progress=show_progress
+        )
+        per_image = {stem: evaluator.add(scores) for (stem, _, _), scores in zip(pairs, scored)}
         runs.append(
             {
                 "model": name,
