@@ -414,12 +414,29 @@ def test_constant_and_zero_maps_are_defined():
     assert np.isfinite(M.info_gain(c, f, g))
 
 
-def test_no_fixations_give_nan():
+def test_no_fixations_are_an_error_alone_and_left_out_by_the_evaluator():
     s = np.random.default_rng(0).random((4, 4))
     none = np.zeros((4, 4))
-    for fn in (M.nss, M.auc_judd, M.auc_borji):
-        assert np.isnan(fn(s, none))
-    assert np.isnan(M.info_gain(s, none, s))
+    one = np.zeros((4, 4))
+    one[1, 2] = 1
+    for fn, name in ((M.nss, "NSS"), (M.auc_judd, "AUC-Judd"), (M.auc_borji, "AUC-Borji")):
+        with pytest.raises(ValueError, match=f"no fixated pixel .*: {name} is undefined"):
+            fn(s, none)
+    with pytest.raises(ValueError, match="information gain is undefined"):
+        M.info_gain(s, none, s)
+    with pytest.raises(ValueError, match="shuffled AUC is undefined"):
+        M.auc_shuffled(s, none, one)
+    ev = M.SaliencyEvaluator(["nss", "auc_judd"])
+    ev.update(s, none)
+    ev.update(s, one)
+    assert ev.counts() == {"nss": 1, "auc_judd": 1}  # counted, not silently averaged in
+    assert ev.results()["nss"] == pytest.approx(M.nss(s, one))
+
+
+def test_coordinates_instead_of_a_fixation_map_point_to_fixation_map():
+    s = np.random.default_rng(0).random((10, 12))
+    with pytest.raises(ValueError, match=r"for \(N, 2\) fixation coordinates .*fixation_map"):
+        M.nss(s, np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
 
 
 def test_single_fixation():

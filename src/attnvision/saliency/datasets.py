@@ -50,11 +50,23 @@ MAP_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
 _COLUMNS = ("x", "y", "observer", "duration")
 
 
-def _rows(x: Any, y: Any, observer: Any = None, duration: Any = None) -> np.ndarray:
+def _rows(
+    x: Any, y: Any, observer: Any = None, duration: Any = None, *, source: Any = "fixations"
+) -> np.ndarray:
+    """``(N, 4)`` rows ``(x, y, observer, duration)``; non-finite coordinates are an error
+    naming ``source`` and the fixation (a NaN would otherwise be dropped as "outside")."""
     x = np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel()
     y = np.atleast_1d(np.asarray(y, dtype=np.float64)).ravel()
     if x.shape != y.shape:
-        raise ValueError(f"expected as many y as x coordinates, got {x.size} x and {y.size} y")
+        raise ValueError(
+            f"{source}: expected as many y as x coordinates, got {x.size} x and {y.size} y"
+        )
+    bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))
+    if bad.size:
+        raise ValueError(
+            f"{source}: expected finite x, y coordinates, got {x[bad[0]]}, {y[bad[0]]} at "
+            f"fixation {bad[0] + 1} ({bad.size} such)"
+        )
     n = x.size
     obs = np.full(n, -1.0) if observer is None else np.asarray(observer, dtype=np.float64)
     dur = np.full(n, np.nan) if duration is None else np.asarray(duration, dtype=np.float64)
@@ -99,7 +111,7 @@ def read_fixations_csv(path: str | os.PathLike[str], *, origin: int = 0) -> np.n
         raise ValueError(
             f"{path}: expected numeric columns x, y[, observer, duration] ({exc})"
         ) from None
-    out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"))
+    out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"), source=path)
     out[:, :2] -= origin
     return out
 
@@ -128,7 +140,7 @@ def read_fixations_json(path: str | os.PathLike[str], *, origin: int = 0) -> np.
     if isinstance(data, dict):
         if "x" not in data or "y" not in data:
             raise ValueError(f"{path}: expected keys 'x' and 'y', got {sorted(data)}")
-        out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"))
+        out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"), source=path)
     elif isinstance(data, list):
         if not data:
             return np.zeros((0, 4))
@@ -139,6 +151,7 @@ def read_fixations_json(path: str | os.PathLike[str], *, origin: int = 0) -> np.
                     [d["y"] for d in data],
                     [d.get("observer", -1) for d in data],
                     [d.get("duration", np.nan) for d in data],
+                    source=path,
                 )
             except KeyError as exc:
                 raise ValueError(
@@ -149,7 +162,7 @@ def read_fixations_json(path: str | os.PathLike[str], *, origin: int = 0) -> np.
             if arr.ndim != 2 or arr.shape[1] < 2:
                 raise ValueError(f"{path}: expected rows [x, y, ...], got shape {arr.shape}")
             cols = [arr[:, i] if i < arr.shape[1] else None for i in range(4)]
-            out = _rows(*cols)
+            out = _rows(*cols, source=path)
     else:
         raise ValueError(f"{path}: expected a list or an object, got {type(data).__name__}")
     out[:, :2] -= origin
@@ -205,6 +218,7 @@ def read_osie_fixations(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                     np.asarray(subject.fix_y, dtype=np.float64) - 1.0,
                     j,
                     subject.fix_duration,
+                    source=f"{path} ({entry.img})",
                 )
             )
         out[str(entry.img)] = np.concatenate(parts) if parts else np.zeros((0, 4))
@@ -229,6 +243,8 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
             raise ValueError(f"{path}: cannot read as .npy ({exc})") from None
         if arr.ndim != 2:
             raise ValueError(f"{path}: expected a 2-D (H, W) map, got shape {arr.shape}")
+        if arr.dtype != bool and (not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr)):
+            raise ValueError(f"{path}: expected a real-valued map, got dtype {arr.dtype}")
         return np.asarray(arr, dtype=np.float64)
     with open_image(path) as img:
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import SeedLike, _as_fixations, _as_map, _batched, _buffer, _Map, _rng
+from .checks import SeedLike, _as_fixations, _as_map, _batched, _buffer, _Map, _required, _rng
 
 __all__ = ["auc_borji", "auc_judd", "auc_shuffled"]
 
@@ -132,7 +132,8 @@ def auc_judd(saliency_map: Any, fixation_map: Any) -> float | np.ndarray:
 
     Returns:
         The score in ``[0, 1]``; a constant map gives ``0.5 + 0.5 / (Nfix + 1)``.
-        No fixations: NaN (as MATLAB). Every pixel fixated: ``ValueError``.
+        No fixations: ``ValueError`` (MATLAB returns NaN). Every pixel fixated:
+        ``ValueError``.
 
     pysaliency (``general_roc(..., judd=1)`` on the fixated / non-fixated pixel values,
     i.e. ``AUC(nonfixations='unfixated', thresholds='fixations')`` without jitter) gives
@@ -143,7 +144,9 @@ def auc_judd(saliency_map: Any, fixation_map: Any) -> float | np.ndarray:
     below), which differs from the expectation above.
     """
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
-    fix = _as_fixations(fixation_map, "fixation_map", s.shape[-2:])
+    fix = _required(
+        _as_fixations(fixation_map, "fixation_map", s.shape[-2:]), "fixation_map", "AUC-Judd"
+    )
     return _batched(_auc_judd, s, fix, check="range")
 
 
@@ -325,12 +328,14 @@ def auc_borji(
 
     Returns:
         The score in ``[0, 1]``. A constant map becomes all zeros and scores 0.5. No
-        fixations: NaN. pysaliency has no fixed-step AUC; its ``AUC(nonfixations='uniform')``
-        uses every pixel and every threshold.
+        fixations: ``ValueError``. pysaliency has no fixed-step AUC; its
+        ``AUC(nonfixations='uniform')`` uses every pixel and every threshold.
     """
     _check_steps(n_splits, step_size)
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
-    fix = _as_fixations(fixation_map, "fixation_map", s.shape[-2:])
+    fix = _required(
+        _as_fixations(fixation_map, "fixation_map", s.shape[-2:]), "fixation_map", "AUC-Borji"
+    )
     rng = _rng(seed)
     return _batched(lambda m: _auc_borji(m, fix, int(n_splits), step_size, rng), s, check="range")
 
@@ -384,7 +389,7 @@ def auc_shuffled(
         n_splits, step_size, seed: as :func:`auc_borji`.
 
     Returns:
-        The score in ``[0, 1]``; a constant map scores 0.5. No fixations: NaN. An empty
+        The score in ``[0, 1]``; a constant map scores 0.5. No fixations: ``ValueError``. An empty
         ``other_fixation_map`` raises ``ValueError`` (MATLAB divides by zero).
         pysaliency's ``AUC(nonfixations='shuffled')`` instead takes every fixation of all
         other images as negatives and every map value as a threshold (no sampling, no
@@ -392,7 +397,9 @@ def auc_shuffled(
     """
     _check_steps(n_splits, step_size)
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
-    fix = _as_fixations(fixation_map, "fixation_map", s.shape[-2:])
+    fix = _required(
+        _as_fixations(fixation_map, "fixation_map", s.shape[-2:]), "fixation_map", "shuffled AUC"
+    )
     other = _as_fixations(other_fixation_map, "other_fixation_map", s.shape[-2:])
     rng = _rng(seed)
     return _batched(

@@ -74,6 +74,12 @@ def _as_fixations(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"{name} must have shape (H, W), got shape {arr.shape}")
     if arr.shape != tuple(shape):
+        if arr.shape[1] == 2 and tuple(shape)[1] != 2:
+            raise ValueError(
+                f"{name} has shape {arr.shape}, expected a map of the saliency map's shape "
+                f"{tuple(shape)}; for (N, 2) fixation coordinates (x, y) make one with "
+                "attnvision.saliency.fixation_map(coordinates, shape)"
+            )
         raise ValueError(
             f"{name} has shape {arr.shape}, expected the saliency map's shape {tuple(shape)} "
             "(resize explicitly before evaluating)"
@@ -271,3 +277,14 @@ def _batched(fn, saliency_map: np.ndarray, *others: Any, check: str = "total") -
     if saliency_map.ndim == 3:
         return np.array([fn(_Map(m, check=check), *others) for m in saliency_map], dtype=np.float64)
     return fn(_Map(saliency_map, check=check), *others)
+
+
+def _required(index: np.ndarray, name: str, metric: str) -> np.ndarray:
+    """``index`` unless it is empty: a metric over fixations of a map without any is an
+    error for a single call (MATLAB returns NaN; :class:`SaliencyEvaluator` leaves such
+    images out of its means and counts them instead)."""
+    if index.size == 0:
+        raise ValueError(
+            f"{name} has no fixated pixel (no value > 0): {metric} is undefined without fixations"
+        )
+    return index

@@ -14,7 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from .checks import EPS, _as_fixations, _as_map, _batched, _buffer, _dot, _Map, _same_shape
+from .checks import (
+    EPS,
+    _as_fixations,
+    _as_map,
+    _batched,
+    _buffer,
+    _dot,
+    _Map,
+    _required,
+    _same_shape,
+)
 
 __all__ = ["cc", "info_gain", "kld", "nss", "sim"]
 
@@ -43,15 +53,18 @@ def nss(saliency_map: Any, fixation_map: Any) -> float | np.ndarray:
 
     Returns:
         The score (a float, or ``(N,)`` scores for a batch). A constant map scores
-        ``0.0`` (chance; MATLAB gives NaN from 0/0, pysaliency 0). No fixations: NaN
-        (as MATLAB).
+        ``0.0`` (chance; MATLAB gives NaN from 0/0, pysaliency 0). No fixations:
+        ``ValueError`` (MATLAB returns NaN; :class:`SaliencyEvaluator` leaves such images
+        out of its means and counts them).
 
     pysaliency's ``NSS`` averages per fixation (a pixel fixated twice counts twice) and
     divides by the population std (``N``): for one fixation per pixel
     ``ours = pysaliency * sqrt((N - 1) / N)``, ``N`` = number of pixels.
     """
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
-    fix = _as_fixations(fixation_map, "fixation_map", s.shape[-2:])
+    fix = _required(
+        _as_fixations(fixation_map, "fixation_map", s.shape[-2:]), "fixation_map", "NSS"
+    )
     return _batched(_nss, s, fix)
 
 
@@ -200,12 +213,16 @@ def info_gain(saliency_map: Any, fixation_map: Any, baseline_map: Any) -> float 
 
     Returns:
         Bits per fixation (positive = better than the baseline). A constant map is taken
-        as uniform (MATLAB gives NaN). No fixations: NaN. pysaliency's ``information_gain``
-        works on a probabilistic model's log-density per fixation (a pixel fixated twice
+        as uniform (MATLAB gives NaN). No fixations: ``ValueError``. pysaliency's
+        ``information_gain`` works on a probabilistic model's log-density per fixation (a pixel fixated twice
         counts twice, no ``eps``, no rescaling to ``[0, 1]``).
     """
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
-    fix = _as_fixations(fixation_map, "fixation_map", s.shape[-2:])
+    fix = _required(
+        _as_fixations(fixation_map, "fixation_map", s.shape[-2:]),
+        "fixation_map",
+        "information gain",
+    )
     base = _as_map(baseline_map, "baseline_map")
     _same_shape(s[0] if s.ndim == 3 else s, base, "saliency map", "baseline_map")
     bm = _Map(base, "baseline_map")
