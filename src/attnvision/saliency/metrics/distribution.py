@@ -214,8 +214,8 @@ def info_gain(saliency_map: Any, fixation_map: Any, baseline_map: Any) -> float 
     Returns:
         Bits per fixation (positive = better than the baseline). A constant map is taken
         as uniform (MATLAB gives NaN). No fixations: ``ValueError``. pysaliency's
-        ``information_gain`` works on a probabilistic model's log-density per fixation (a pixel fixated twice
-        counts twice, no ``eps``, no rescaling to ``[0, 1]``).
+        ``information_gain`` works on a probabilistic model's log-density per fixation (a
+        pixel fixated twice counts twice, no ``eps``, no rescaling to ``[0, 1]``).
     """
     s = _as_map(saliency_map, "saliency_map", allow_batch=True)
     fix = _required(
