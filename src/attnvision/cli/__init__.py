@@ -1,9 +1,9 @@
 """The ``attnvision`` command: one parser, one module per command group, errors as one line.
 
 Each command module (:mod:`~attnvision.cli.train`: ``list``, ``train``, ``evaluate``,
-``bench``, ``compare``; :mod:`~attnvision.cli.saliency`: ``saliency maps|evaluate|predict``
-and ``sod evaluate``; :mod:`~attnvision.cli.visualize`) adds its sub-commands with an
-``add(sub)`` function; a command parses its options, calls one library function and
+``bench``, ``compare``; :mod:`~attnvision.cli.saliency`: ``saliency maps|evaluate|predict``;
+:mod:`~attnvision.cli.sod`: ``sod evaluate``; :mod:`~attnvision.cli.visualize`) adds its
+sub-commands with an ``add(sub)`` function; a command parses its options, calls one library function and
 prints (:mod:`~attnvision.cli.output`). User errors (``ValueError``, ``TypeError``,
 ``FileNotFoundError`` and the other ``OSError`` about a path, :class:`UserError`) print
 one line on stderr, ``attnvision <command>: error: ...``, and exit with code 2; results
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (``attnvision --help`` shows it)."""
     from attnvision import __version__
 
-    from . import saliency, train, visualize
+    from . import saliency, sod, train, visualize
 
     parser = _Parser(
         prog="attnvision",
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"attnvision {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (train, saliency, visualize):
+    for module in (train, sod, saliency, visualize):
         module.add(sub)
     return parser
 

@@ -343,7 +343,7 @@ def write_benchmark_predictions(
 
     Args:
         images: stimulus files and folders of stimuli (as ``saliency predict`` takes
-            them; :func:`attnvision.saliency.folders.image_inputs`).
+            them; :func:`attnvision.saliency.writers.image_inputs`).
         out_dir: output folder (created).
         model: ``"fixation"``, ``"object"`` or a callable ``image -> map`` (see
             :func:`as_pysaliency_model`).
@@ -359,7 +359,7 @@ def write_benchmark_predictions(
             before anything is written), an unknown format, or a map of another size.
     """
     from .._utils import open_image, read_image
-    from .folders import image_inputs
+    from .writers import image_inputs
 
     if image_format not in BENCHMARK_FORMATS:
         raise ValueError(
