@@ -1,10 +1,11 @@
 """The ``attnvision`` command: one parser, one module per command group, errors as one line.
 
-Each command module (:mod:`~attnvision.cli.train`: ``list``, ``train``, ``evaluate``,
-``bench``, ``compare``; :mod:`~attnvision.cli.saliency`: ``saliency maps|evaluate|predict``;
-:mod:`~attnvision.cli.sod`: ``sod evaluate``; :mod:`~attnvision.cli.visualize`) adds its
-sub-commands with an ``add(sub)`` function; a command parses its options, calls one library function and
-prints (:mod:`~attnvision.cli.output`). User errors (``ValueError``, ``TypeError``,
+Each command module adds its sub-commands with an ``add(sub)`` function:
+:mod:`~attnvision.cli.train` (``list``, ``train``, ``evaluate``, ``bench``, ``compare``),
+:mod:`~attnvision.cli.saliency` (``saliency maps|evaluate|predict``),
+:mod:`~attnvision.cli.sod` (``sod evaluate``) and :mod:`~attnvision.cli.visualize`. A
+command parses its options, calls one library function and prints
+(:mod:`~attnvision.cli.output`). User errors (``ValueError``, ``TypeError``,
 ``FileNotFoundError`` and the other ``OSError`` about a path, :class:`UserError`) print
 one line on stderr, ``attnvision <command>: error: ...``, and exit with code 2; results
 are written atomically, so a failed run never damages what an earlier run wrote.
