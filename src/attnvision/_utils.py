@@ -85,6 +85,41 @@ def count_params(module: Any, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
+def state_mismatch(expected: Any, given: Any, keys: Any = None, *, ignore: Any = ()) -> list[str]:
+    """What keeps ``given`` (a state dict) from loading strictly into ``expected`` (a
+    model's state dict): ``["missing 2 keys: a, b", "unexpected 1 key: c", "shape mismatch:
+    d (3,) vs (4,)"]``, empty when it fits. The one comparison behind every strict loader.
+
+    Args:
+        expected: the model's ``state_dict()``.
+        given: the checkpoint's state dict.
+        keys: the keys of ``expected`` that must be given (default: all).
+        ignore: keys of ``given`` that are neither loaded nor unexpected.
+    """
+    wanted = list(expected if keys is None else keys)
+    known = set(wanted) | set(ignore)
+
+    def listed(what: str, names: list[str]) -> str:
+        shown = ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+        return f"{what} {len(names)} key{'s' if len(names) != 1 else ''}: {shown}"
+
+    missing = [k for k in wanted if k not in given]
+    unexpected = [k for k in given if k not in known]
+    shapes = [
+        f"{k} {tuple(given[k].shape)} vs the model's {tuple(expected[k].shape)}"
+        for k in wanted
+        if k in given and tuple(getattr(given[k], "shape", ())) != tuple(expected[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(listed("missing", missing))
+    if unexpected:
+        problems.append(listed("unexpected", unexpected))
+    if shapes:
+        problems.append(listed("shape mismatch of", shapes))
+    return problems
+
+
 def load_versioned(
     path: str | os.PathLike[str], fmt: str, max_version: int, what: str = "checkpoint"
 ) -> dict[str, Any]:

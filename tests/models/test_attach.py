@@ -295,10 +295,14 @@ def test_load_original_is_strict_for_every_original_key():
         torch.testing.assert_close(model(x), plain(x), rtol=0, atol=0)
     renamed = dict(state)
     renamed["layer1.0.conv9.weight"] = renamed.pop("layer1.0.conv1.weight")
-    with pytest.raises(ValueError, match=r"missing layer1\.0\.conv1\.weight; unexpected layer1"):
+    with pytest.raises(
+        ValueError, match=r"missing 1 key: layer1\.0\.conv1\.weight; unexpected 1 key: layer1"
+    ):
         load_original(model, renamed)
     wrong = dict(state, **{"fc.bias": torch.zeros(3)})
-    with pytest.raises(ValueError, match=r"shape mismatch fc\.bias \(3,\) \(model: \(1000,\)\)"):
+    with pytest.raises(
+        ValueError, match=r"shape mismatch of 1 key: fc\.bias \(3,\) vs the model's \(1000,\)"
+    ):
         load_original(model, wrong)
     with pytest.raises(ValueError, match="loads with model.load_state_dict"):
         load_original(model, model.state_dict())

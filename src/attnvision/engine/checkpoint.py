@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._utils import atomic_save, load_versioned
+from .._utils import atomic_save, load_versioned, state_mismatch
 from .config import Config
 
 FORMAT = "attnvision-checkpoint"
@@ -118,25 +118,12 @@ def _to_device(value: Any, device: Any) -> Any:
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str = "") -> None:
     """Load a state dict strictly; a mismatch raises ``ValueError`` naming the keys."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in own
-        if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[0]})")
-        if shapes:
-            parts.append(f"shape mismatch ({shapes[0]})")
+    problems = state_mismatch(model.state_dict(), state)
+    if problems:
         where = f" {source}" if source else ""
         raise ValueError(
-            f"checkpoint{where} does not fit the model {type(model).__name__}: " + "; ".join(parts)
+            f"checkpoint{where} does not fit the model {type(model).__name__}: "
+            + "; ".join(problems)
         )
     model.load_state_dict(state)
 

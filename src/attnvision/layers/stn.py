@@ -112,6 +112,19 @@ def _tps_kernel(d2: torch.Tensor) -> torch.Tensor:
     return d2 * torch.log(d2.clamp_min(1e-20))
 
 
+def _normed(
+    layer: nn.Conv2d | nn.Linear, norm: bool, act_layer: type[nn.Module] | str | None
+) -> list[nn.Module]:
+    """``layer`` -> batch norm (with ``norm``; 2-D after a convolution, 1-D after a linear
+    layer, on the layer's device and dtype) -> activation (default ReLU)."""
+    out = []
+    if norm:
+        width = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
+        bn = nn.BatchNorm2d if isinstance(layer, nn.Conv2d) else nn.BatchNorm1d
+        out.append(bn(width, device=layer.weight.device, dtype=layer.weight.dtype))
+    return [layer, *out, create_act(act_layer, nn.ReLU)]
+
+
 class Localisation(nn.Module):
     """Localisation network ``f_loc``: ``(N, C, H, W) -> (N, num_params)`` (sec. 3.1).
 
@@ -140,20 +153,15 @@ class Localisation(nn.Module):
         dd = factory_kwargs(device, dtype)
         c1, c2 = int(loc_channels[0]), int(loc_channels[1])
         flat = c2 * int(pool[1]) ** 2
-
-        def block(layer: nn.Module, width: int, bn: type[nn.Module]) -> list[nn.Module]:
-            """``layer`` -> (batch norm, with ``norm``) -> activation."""
-            return [layer, *([bn(width, **dd)] if norm else []), create_act(act_layer, nn.ReLU)]
-
         self.features = nn.Sequential(
-            *block(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm, **dd), c1, nn.BatchNorm2d),
+            *_normed(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm, **dd), norm, act_layer),
             nn.AdaptiveMaxPool2d(int(pool[0])),
-            *block(nn.Conv2d(c1, c2, 3, padding=1, bias=not norm, **dd), c2, nn.BatchNorm2d),
+            *_normed(nn.Conv2d(c1, c2, 3, padding=1, bias=not norm, **dd), norm, act_layer),
             nn.AdaptiveAvgPool2d(int(pool[1])),
         )
         self.fc = nn.Sequential(
             nn.Flatten(1),
-            *block(nn.Linear(flat, loc_hidden, bias=not norm, **dd), loc_hidden, nn.BatchNorm1d),
+            *_normed(nn.Linear(flat, loc_hidden, bias=not norm, **dd), norm, act_layer),
         )
         self.head = nn.Linear(loc_hidden, identity.numel(), **dd)
         nn.init.zeros_(self.head.weight)
@@ -193,17 +201,10 @@ class SoftArgmaxLocalisation(nn.Module):
         dd = factory_kwargs(device, dtype)
         c1, c2 = int(loc_channels[0]), int(loc_channels[1])
 
-        def block(layer: nn.Module, width: int) -> list[nn.Module]:
-            return [
-                layer,
-                *([nn.BatchNorm2d(width, **dd)] if norm else []),
-                create_act(act_layer, nn.ReLU),
-            ]
-
         self.features = nn.Sequential(
-            *block(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm, **dd), c1),
+            *_normed(nn.Conv2d(channels, c1, 5, padding=2, bias=not norm, **dd), norm, act_layer),
             nn.MaxPool2d(2, ceil_mode=True),
-            *block(nn.Conv2d(c1, c2, 3, padding=1, bias=not norm, **dd), c2),
+            *_normed(nn.Conv2d(c1, c2, 3, padding=1, bias=not norm, **dd), norm, act_layer),
         )
         self.score = nn.Conv2d(c2, 1, 3, padding=1, **dd)
         nn.init.zeros_(self.score.weight)

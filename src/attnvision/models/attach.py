@@ -70,6 +70,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._utils import state_mismatch
 from ..layers.registry import get_attention_class
 from ._common import CONV_ATTENTION, STAGE_ATTENTION, attention_name, resolve_attention
 from ._sites import Where, find_sites
@@ -250,10 +251,6 @@ def _as_state_dict(source: Mapping[str, Any] | str | os.PathLike[str]) -> Mappin
     return source
 
 
-def _listed(keys: list[str]) -> str:
-    return ", ".join(keys[:5]) + (f", ... ({len(keys)} in all)" if len(keys) > 5 else "")
-
-
 def load_original(
     model: nn.Module, state_dict: Mapping[str, Any] | str | os.PathLike[str]
 ) -> LoadReport:
@@ -296,20 +293,8 @@ def load_original(
     dropped = [
         k for k in source if k not in known and dropped_prefixes and k.startswith(dropped_prefixes)
     ]
-    missing = [k for k in original if k not in source]
+    problems = state_mismatch(own, source, original, ignore=dropped)
     unexpected = [k for k in source if k not in known and k not in set(dropped)]
-    shapes = [
-        f"{k} {tuple(source[k].shape)} (model: {tuple(own[k].shape)})"
-        for k in original
-        if k in source and tuple(getattr(source[k], "shape", ())) != tuple(own[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {_listed(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {_listed(unexpected)}")
-    if shapes:
-        problems.append(f"shape mismatch {_listed(shapes)}")
     if problems:
         raise ValueError(
             "load_original: the checkpoint does not match the original network: "
