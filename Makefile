@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/attnvision compare --out runs/demo
+	$(BIN)/attnvision compare --out runs/demo --force
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -31,6 +31,9 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/summary.py
 
 clean:
 	rm -rf $(VENV) build dist runs .pytest_cache

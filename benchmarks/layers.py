@@ -40,15 +40,15 @@ import ctypes
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from _timing import environment, interleaved, summary_line
+from attnvision._utils import count_params
 from attnvision.layers import create_attention, list_attention
 
 THREADS = 2
@@ -168,24 +168,15 @@ def _parse_shape(text: str) -> tuple[int, int, int, int]:
     return parts  # type: ignore[return-value]
 
 
-def _time_forward(module: Callable, x: torch.Tensor) -> float:
+def _forward(module: Callable, x: torch.Tensor) -> None:
     with torch.no_grad():
-        start = time.perf_counter()
-        out = module(x)
-        elapsed = time.perf_counter() - start
-    del out
-    return elapsed
+        module(x)
 
 
-def _time_train(module: Callable, x: torch.Tensor, g: torch.Tensor) -> float:
+def _train(module: Callable, x: torch.Tensor, g: torch.Tensor) -> None:
     x.grad = None
-    start = time.perf_counter()
-    out = module(x)
-    out.backward(g)
-    elapsed = time.perf_counter() - start
-    del out
+    module(x).backward(g)
     x.grad = None
-    return elapsed
 
 
 def _floor(x: torch.Tensor) -> torch.Tensor:
@@ -197,31 +188,19 @@ def time_block(
 ) -> dict[str, dict[str, float]]:
     """Median forward / forward+backward seconds per implementation (and the floor)."""
     torch.manual_seed(0)
-    impls = [(label, build()) for label, build in implementations(name, shape[1])]
+    impls = dict((label, build()) for label, build in implementations(name, shape[1]))
     x = torch.randn(shape).requires_grad_()
     g = torch.randn(shape)
-    fwd: dict[str, list[float]] = {label: [] for label, _ in impls}
-    train: dict[str, list[float]] = {label: [] for label, _ in impls}
+    forward = {label: (lambda m=m: _forward(m, x)) for label, m in impls.items()}
     if with_floor:
-        fwd["floor"] = []
-    for _, module in impls:  # warm-up
-        _time_forward(module, x)
-        _time_train(module, x, g)
-    for rep in range(repeats):
-        order = impls[rep % len(impls) :] + impls[: rep % len(impls)]
-        for label, module in order:
-            fwd[label].append(_time_forward(module, x))
-            if with_floor and label == "ours":
-                fwd["floor"].append(_time_forward(_floor, x))
-            train[label].append(_time_train(module, x, g))
-            gc.collect()
-    result: dict[str, dict[str, float]] = {}
-    for label in fwd:
-        result[label] = {"fwd": statistics.median(fwd[label])}
-        if label in train:
-            result[label]["train"] = statistics.median(train[label])
-    for label, module in impls:
-        result[label]["params"] = float(sum(p.numel() for p in module.parameters()))
+        forward["floor"] = lambda: _forward(_floor, x)
+    train = {label: (lambda m=m: _train(m, x, g)) for label, m in impls.items()}
+    fwd = interleaved(forward, repeats, between=gc.collect)
+    bwd = interleaved(train, repeats, between=gc.collect)
+    result: dict[str, dict[str, float]] = {label: {"fwd": t} for label, t in fwd.items()}
+    for label, module in impls.items():
+        result[label]["train"] = bwd[label]
+        result[label]["params"] = float(count_params(module))
     return result
 
 
@@ -254,8 +233,8 @@ def memory_child(name: str, impl_index: int, shape: tuple[int, int, int, int]) -
     module = implementations(name, shape[1])[impl_index][1]()
     x = torch.randn(shape).requires_grad_()
     g = torch.randn(shape)
-    _time_train(module, x, g)  # warm-up: one-time buffers, thread pools, kernels
-    _time_forward(module, x)
+    _train(module, x, g)  # warm-up: one-time buffers, thread pools, kernels
+    _forward(module, x)
     gc.collect()
     peaks = {}
     for pass_name in ("fwd", "train"):
@@ -326,8 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     shapes = [_parse_shape(s) for s in shape_texts]
     repeats = 3 if args.quick and args.repeats == 7 else args.repeats
     print(
-        f"torch {torch.__version__}, {THREADS} threads, float32, CPU, "
-        f"median of {repeats} interleaved repetitions",
+        environment("benchmarks/layers.py", dtype="float32", repeats=f"{repeats} interleaved"),
         flush=True,
     )
 
@@ -336,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         "peak fwd+bwd MiB | fwd ours/impl | fwd+bwd ours/impl | peak fwd+bwd ours/impl |"
     )
     rows = [header, "|" + "---|" * 11]
+    summaries: list[str] = []
     for shape in shapes:
         shape_text = "x".join(map(str, shape))
         for name in names:
@@ -366,7 +345,21 @@ def main(argv: list[str] | None = None) -> None:
                     f"| {floor * 1e3:.1f} | | | | ours/floor: {_ratio(ours_t['fwd'], floor)} | | |"
                 )
             print("\n".join(rows[-len(labels) - (1 if with_floor else 0) :]), flush=True)
+            summaries.append(
+                summary_line(
+                    f"{name} forward + backward vs the peer",
+                    " / ".join(
+                        f"x{ours_t['train'] / times[label]['train']:.2f} {label.split()[0]}"
+                        for label in labels
+                        if label != "ours"
+                    )
+                    or "-",
+                    shape_text,
+                    f"python benchmarks/layers.py --blocks {name} --shapes {shape_text}",
+                )
+            )
     print("\n" + "\n".join(rows))
+    print("\n".join(summaries))
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ backbone (``x1.05`` = 5% slower) and to timm's same network where there is one.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import time
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from _timing import clock, environment, interleaved, load_average, summary_line
+from attnvision._utils import count_params
 from attnvision.models import create_model
 
 # model -> its plain backbone (the same network without attention)
@@ -66,10 +65,6 @@ def input_size(name: str) -> int:
     return 32 if name in CIFAR or base in CIFAR else 224
 
 
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def count_flops(name: str, size: int) -> int:
     with torch.device("meta"):
         model = create_model(name).eval()
@@ -85,15 +80,6 @@ def build(name: str, timm_peer: bool) -> nn.Module:
 
         return timm.create_model(name).eval()
     return create_model(name).eval()
-
-
-def time_once(model: nn.Module, x: torch.Tensor, inner: int, clock=time.perf_counter) -> float:
-    """Milliseconds per call of ``model(x)``, averaged over ``inner`` calls."""
-    with torch.inference_mode():
-        start = clock()
-        for _ in range(inner):
-            model(x)
-        return (clock() - start) / inner * 1e3
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,29 +100,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    timer = clock(args.clock)
     torch.manual_seed(0)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(
-        f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs, load average at start {load:.2f}; repeats {args.repeats}; "
-        f"{args.clock} clock"
-    )
+    print(environment("benchmarks/models.py", repeats=args.repeats, clock=args.clock))
     header = "| model | backbone | params M | +params | GFLOPs | +FLOPs |"
     for b in batches:
         header += f" ms b{b} | vs backbone b{b} | vs timm b{b} |"
     print(header)
     print("|" + "---|" * (6 + 3 * len(batches)))
     done_backbones: dict[str, tuple[int, int]] = {}
+    summaries: list[str] = []
     for name in names:
         backbone = BACKBONE.get(name, name)
         size = input_size(name)
-        p_model = n_params(_meta(name))
+        p_model = count_params(_meta(name))
         f_model = count_flops(name, size)
         if backbone not in done_backbones:
-            done_backbones[backbone] = (n_params(_meta(backbone)), count_flops(backbone, size))
+            done_backbones[backbone] = (count_params(_meta(backbone)), count_flops(backbone, size))
         p_base, f_base = done_backbones[backbone]
         row = (
             f"| {name} | {backbone} | {p_model / 1e6:.3f} | {100 * (p_model / p_base - 1):+.2f}% "
@@ -154,20 +136,28 @@ def main(argv: list[str] | None = None) -> None:
         for b in batches:
             x = torch.randn(b, 3, size, size)
             inner = args.inner or max(1, min(200, round(5 * 224 * 224 / (b * size * size))))
-            for m in group.values():  # warm-up
-                time_once(m, x, 1, clock)
-            samples: dict[str, list[float]] = {k: [] for k in group}
-            for _ in range(args.repeats):
-                for key, m in group.items():
-                    samples[key].append(time_once(m, x, inner, clock))
-            med = {k: statistics.median(v) for k, v in samples.items()}
+            with torch.inference_mode():
+                runs = {key: (lambda m=m, x=x: m(x)) for key, m in group.items()}
+                med = {
+                    k: 1e3 * t
+                    for k, t in interleaved(runs, args.repeats, inner=inner, timer=timer).items()
+                }
             vs_base = f"x{med['model'] / med['backbone']:.3f}" if "backbone" in med else "-"
             vs_timm = f"x{med['model'] / med['timm']:.3f}" if "timm" in med else "-"
             row += f" {med['model']:.1f} | {vs_base} | {vs_timm} |"
+            if "timm" in med:
+                summaries.append(
+                    summary_line(
+                        f"{name} forward vs timm's {peer}",
+                        vs_timm,
+                        f"{b}x3x{size}x{size}",
+                        f"python benchmarks/models.py --models {name} --batch-sizes {b}",
+                    )
+                )
         print(row, flush=True)
         del group
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# load average at end {load:.2f}")
+    print(f"# load average at end {load_average():.2f}")
+    print("\n".join(summaries))
 
 
 def _meta(name: str) -> nn.Module:

@@ -13,12 +13,11 @@ Example:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
+from _timing import environment, interleaved, summary_line
 from attnvision.models.ram import GlimpseSensor
 
 
@@ -68,25 +67,30 @@ def main(argv: list[str] | None = None) -> int:
         "ours, table built once (per forward)": lambda: sensor.prepare(x),
         "ours, one glimpse from a built table": lambda: sensor(retina, loc),
     }
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for f in runs.values():
-        f()
-    for _ in range(args.reps):
-        for name, f in runs.items():
-            start = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - start)
-    med = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    med = {name: t * 1e3 for name, t in interleaved(runs, args.reps).items()}
     base = med["reference (crop + avg_pool2d)"]
     print(
-        f"# benchmarks/ram_sensor.py: batch {args.batch}, {args.channels} channel(s), "
-        f"{args.size}x{args.size}, patch {args.patch}, {args.scales} scales x{args.factor}, "
-        f"1 thread, {args.reps} interleaved reps, torch {torch.__version__}; "
-        f"max |ours - reference| = {diff:.2e}"
+        environment(
+            "benchmarks/ram_sensor.py",
+            batch=args.batch,
+            input=f"{args.channels}x{args.size}x{args.size}",
+            retina=f"patch {args.patch}, {args.scales} scales x{args.factor}",
+            repeats=args.reps,
+            max_abs_difference=f"{diff:.2e}",
+        )
     )
     print("\n| sensor | ms (median) | / reference |\n|---|---|---|")
     for name, ms in med.items():
         print(f"| {name} | {ms:.3f} | {ms / base:.2f} |")
+    ours = med["ours, one glimpse from a built table"] + med["ours, table built once (per forward)"]
+    print(
+        summary_line(
+            "RAM glimpse sensor (one glimpse + its table) vs crop + avg_pool2d",
+            f"x{ours / base:.2f}",
+            f"batch {args.batch}, {args.size}x{args.size}, {args.scales} scales",
+            "python benchmarks/ram_sensor.py",
+        )
+    )
     return 0
 
 

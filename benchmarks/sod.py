@@ -3,10 +3,13 @@
 Reads ``ATTNVISION_DATA/sod`` (300 masks, three models' maps), loads every pair into memory,
 then times, per image, ``SODEvaluator.update`` (all nine figures and four curves) against
 PySODMetrics' five evaluators (``MAE``, ``Fmeasure``, ``Smeasure``, ``Emeasure``,
-``WeightedFmeasure``) stepping the same arrays. Repetitions interleave the two (alternating
-which goes first) and the medians are reported. Afterwards it prints the largest absolute
-difference of every dataset figure and curve between the two, and of the per-image values
-stored by the MATLAB toolbox.
+``WeightedFmeasure``) stepping the same arrays, and each metric alone (ours: the public
+function on the raw arrays, input checks included; F and E with their 256-threshold curves,
+as PySODMetrics' evaluators compute them). Repetitions interleave ours and the peer's
+(alternating which goes first) and the medians are reported, with the time of one pass over
+the pixels (``sum`` of the uint8 map: the practical floor) and how many such passes each
+time is worth. Afterwards it prints the largest absolute difference of every dataset figure
+and curve between the two, and of the per-image values stored by the MATLAB toolbox.
 
     .venv/bin/python benchmarks/sod.py [--models DSS ...] [--limit N] [--repeat 5]
 
@@ -28,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from attnvision.saliency import sod
+from attnvision.saliency.datasets import read_mask, read_prediction
 
 MODELS = ("Amulet", "DSS", "PiCANet")
 TOLERANCE = 1e-6
@@ -53,6 +57,37 @@ def _time_ours(pairs: list) -> tuple[tuple[float, float], sod.SODEvaluator]:
     for pred, mask, _ in pairs:
         evaluator.update(pred, mask)
     return (time.perf_counter() - start, time.process_time() - cpu), evaluator
+
+
+#: our public functions timed alone, under the peer evaluator's name
+OURS_ALONE = {
+    "MAE": lambda p, m: sod.mae(p, m),
+    "Fmeasure": lambda p, m: (sod.fmeasure(p, m), sod.precision_recall(p, m)),
+    "Smeasure": lambda p, m: sod.smeasure(p, m),
+    "Emeasure": lambda p, m: (sod.emeasure(p, m), sod.emeasure_curve(p, m)),
+    "WeightedFmeasure": lambda p, m: sod.weighted_fmeasure(p, m),
+}
+
+
+def _time_ours_alone(pairs: list) -> dict:
+    spent = dict.fromkeys(OURS_ALONE, 0.0)
+    for pred, mask, _ in pairs:
+        for name, fn in OURS_ALONE.items():
+            t0 = time.perf_counter()
+            fn(pred, mask)
+            spent[name] += time.perf_counter() - t0
+    return spent
+
+
+def _floor(pairs: list) -> float:
+    """Seconds per image of one pass over the pixels (``sum`` of the uint8 map), best of 5."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for pred, _, _ in pairs:
+            pred.sum()
+        best = min(best, (time.perf_counter() - start) / len(pairs))
+    return best
 
 
 def _time_peer(pairs: list) -> tuple[tuple[float, float], dict, dict]:
@@ -130,33 +165,43 @@ def run(args: argparse.Namespace) -> int:
     for model in models:
         pairs = []
         for name in names:
-            pred = sod.read_prediction(root / "predictions" / model / f"{name}.png")
-            mask = sod.read_mask(root / "masks" / f"{name}.png")
+            pred = read_prediction(root / "predictions" / model / f"{name}.png")
+            mask = read_mask(root / "masks" / f"{name}.png")
             pairs.append((pred, mask, mask.astype(np.uint8) * 255))
         shape = pairs[0][0].shape
-        ours_times, peer_times, ours_cpu, peer_cpu, parts = [], [], [], [], []
+        ours_times, peer_times, ours_cpu, peer_cpu, parts, alone = [], [], [], [], [], []
         evaluator = peer = None
         for rep in range(repeat):
             if rep % 2 == 0:
                 t_ours, evaluator = _time_ours(pairs)
+                alone.append(_time_ours_alone(pairs))
                 t_peer, peer, spent = _time_peer(pairs)
             else:
                 t_peer, peer, spent = _time_peer(pairs)
+                alone.append(_time_ours_alone(pairs))
                 t_ours, evaluator = _time_ours(pairs)
             ours_times.append(t_ours[0] / len(pairs) * 1e3)
             peer_times.append(t_peer[0] / len(pairs) * 1e3)
             ours_cpu.append(t_ours[1] / len(pairs) * 1e3)
             peer_cpu.append(t_peer[1] / len(pairs) * 1e3)
             parts.append({k: v / len(pairs) * 1e3 for k, v in spent.items()})
+        floor = _floor(pairs) * 1e3
         med = statistics.median
         ours_ms, peer_ms = med(ours_times), med(peer_times)
-        print(f"\n{model}: {len(pairs)} images of {shape[0]}x{shape[1]} (or transposed)")
-        print(f"  {'ms/image (median)':<28}{'wall':>8}{'CPU':>8}")
-        print(f"  {'attnvision SODEvaluator':<28}{ours_ms:8.2f}{med(ours_cpu):8.2f}")
-        print(f"  {'PySODMetrics, 5 metrics':<28}{peer_ms:8.2f}{med(peer_cpu):8.2f}")
+        print(
+            f"\n{model}: {len(pairs)} images of {shape[0]}x{shape[1]} (or transposed); floor "
+            f"(one pass over the pixels) {floor:.3f} ms"
+        )
+        print(f"  {'ms/image (median)':<24}{'attnvision':>11}{'PySODMetrics':>13}{'speed-up':>10}"
+              f"{'x floor':>9}")  # fmt: skip
         for name in parts[0]:
-            print(f"    {name:<26}{med(p[name] for p in parts):8.2f}")
-        print(f"  {'speed-up':<28}{peer_ms / ours_ms:7.2f}x{med(peer_cpu) / med(ours_cpu):7.2f}x")
+            o = med(a[name] for a in alone) / len(pairs) * 1e3
+            p = med(q[name] for q in parts)
+            print(f"  {name + ' alone':<24}{o:11.2f}{p:13.2f}{p / o:9.2f}x{o / floor:9.0f}")
+        o, p = ours_ms, peer_ms
+        print(f"  {'all: evaluator, wall':<24}{o:11.2f}{p:13.2f}{p / o:9.2f}x{o / floor:9.0f}")
+        o, p = med(ours_cpu), med(peer_cpu)
+        print(f"  {'all: evaluator, CPU':<24}{o:11.2f}{p:13.2f}{p / o:9.2f}x{o / floor:9.0f}")
 
         ours_results, peer_results = evaluator.results(), _peer_results(peer)
         worst = 0.0

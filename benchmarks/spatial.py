@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from _timing import interleaved
 from attnvision.data import DistortedDataset, create_dataset
 from attnvision.models import create_model
 from attnvision.models.ram import RAM
@@ -247,17 +247,10 @@ def interleaved_times(
 ) -> dict[str, float]:
     """Median seconds per batch of inference, repetitions interleaved across models."""
     x = torch.rand(batch, *shape)
-    times: dict[str, list[float]] = {name: [] for name in models}
+    for m in models.values():
+        m.eval()
     with torch.no_grad():
-        for m in models.values():
-            m.eval()
-            m(x)  # warm-up
-        for _ in range(reps):
-            for name, m in models.items():
-                start = time.perf_counter()
-                m(x)
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+        return interleaved({name: (lambda m=m: m(x)) for name, m in models.items()}, reps)
 
 
 def run_models(

@@ -59,12 +59,26 @@ class TinyNet(nn.Module):
         return self.head(self.drop(self.features(self.stn(x)).flatten(1)))
 
 
-def tiny_net(num_classes: int = 4, in_chans: int = 1, **kwargs) -> nn.Module:
-    return TinyNet(num_classes, in_chans, **kwargs)
+def tiny_net(
+    num_classes: int = 4, in_chans: int = 1, attention=None, attention_options=None, **kwargs
+) -> nn.Module:
+    # names attention=: engine.build_model passes it to builders that name it
+    return TinyNet(
+        num_classes, in_chans, attention=attention, attention_options=attention_options, **kwargs
+    )
 
 
-def tiny_st_net(num_classes: int = 4, in_chans: int = 1, **kwargs) -> nn.Module:
-    return TinyNet(num_classes, in_chans, stn=True, **kwargs)
+def tiny_st_net(
+    num_classes: int = 4, in_chans: int = 1, attention=None, attention_options=None, **kwargs
+) -> nn.Module:
+    return TinyNet(
+        num_classes,
+        in_chans,
+        stn=True,
+        attention=attention,
+        attention_options=attention_options,
+        **kwargs,
+    )
 
 
 def make_tensors(path: Path, n_train: int = 64, n_test: int = 32, size: int = 8) -> Path:
@@ -82,3 +96,8 @@ def make_tensors(path: Path, n_train: int = 64, n_test: int = 32, size: int = 8)
 
     torch.save({"train": split(n_train), "test": split(n_test)}, path)
     return path
+
+
+def tiny_plain(num_classes: int = 4, in_chans: int = 1) -> nn.Module:
+    """A network that takes no ``attention=`` option."""
+    return nn.Sequential(nn.Flatten(1), nn.LazyLinear(num_classes))

@@ -97,5 +97,7 @@ def test_state_of_another_model_is_named(tmp_path):
     state = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)).state_dict()
     with pytest.raises(ValueError, match=r"does not fit the model Sequential: .*missing"):
         load_model_state(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), state)
-    with pytest.raises(ValueError, match=r"shape mismatch \(0.weight \(4, 3\) vs \(5, 3\)\)"):
+    with pytest.raises(
+        ValueError, match=r"shape mismatch of 3 keys: 0.weight \(4, 3\) vs the model's \(5, 3\)"
+    ):
         load_model_state(nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2)), state)

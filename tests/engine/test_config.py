@@ -91,4 +91,10 @@ def test_example_configs_are_valid(path):
 
     cfg = load_config(path)
     assert cfg.model.name in list_models()
-    assert cfg.compare.stn_model in list_models()
+
+
+def test_compare_digits_config_is_the_demo():
+    from attnvision.engine.compare import compare_config
+
+    path = Path(__file__).parents[2] / "configs" / "compare_digits.yaml"
+    assert compare_config(path).to_dict() == compare_config().to_dict()

@@ -79,7 +79,7 @@ def test_two_processes_match_one_with_same_global_batch(tmp_path):
     assert a[-1] < a[0]
     # only rank 0 writes: one checkpoint, one log, no stray temporary files
     names = sorted(p.name for p in (tmp_path / "two").iterdir())
-    assert names == ["config.yaml", "last.pt", "log.csv", "results.json", "steps.csv"]
+    assert names == ["best.pt", "config.yaml", "last.pt", "log.csv", "results.json", "steps.csv"]
 
 
 def test_a_dying_rank_ends_the_run_with_a_clear_error(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ sys.path.insert(0, str(HERE))
 import _tiny  # noqa: E402
 
 from attnvision.engine import fit, load_checkpoint, load_config  # noqa: E402
-from attnvision.engine.trainer import lr_factor  # noqa: E402
+from attnvision.engine.optim import lr_factor  # noqa: E402
 
 
 def _overrides(tmp: Path, out: str, **extra: object) -> list[str]:
@@ -132,7 +133,7 @@ def test_resume_refuses_checkpoint_of_other_model(tmp_path):
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+    with pytest.raises(FileNotFoundError, match="nothing to resume: no last.pt in"):
         fit(load_config(None, _overrides(tmp_path, "empty")), resume=True)
 
 
@@ -151,3 +152,90 @@ def test_lr_schedules_known_values():
     assert lr_factor(19, 100, 0, step, 10, 0.1) == pytest.approx(1.0)
     assert lr_factor(20, 100, 0, step, 10, 0.1) == pytest.approx(0.1)
     assert lr_factor(45, 100, 0, step, 10, 0.1) == pytest.approx(0.01)
+
+
+def _checksums(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_run_folder_is_never_overwritten_without_force(tmp_path):
+    fit(load_config(None, _overrides(tmp_path, "run", train__epochs=1)))
+    before = _checksums(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"already holds a run .*--resume .*--force"):
+        fit(load_config(None, _overrides(tmp_path, "run", train__epochs=1, train__seed=3)))
+    assert _checksums(tmp_path / "run") == before
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    fit(load_config(None, _overrides(tmp_path, "run", train__epochs=1, train__seed=3)), force=True)
+    after = _checksums(tmp_path / "run")
+    assert after["last.pt"] != before["last.pt"] and after["notes.txt"] == b"mine"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epochs=0", "'train.epochs' expected a value >= 1, got 0"),
+        ("train.epochs=-1", "'train.epochs' expected a value >= 1, got -1"),
+        ("data.batch_size=0", "'data.batch_size' expected a value >= 1, got 0"),
+        ("data.val_fraction=1.0", "'data.val_fraction' expected a fraction in [0, 1)"),
+        ("optim.lr=-0.1", "'optim.lr' expected a value >= 0"),
+    ],
+)
+def test_budgets_of_zero_or_less_are_errors(tmp_path, override, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        load_config(None, [*_overrides(tmp_path, "run"), override])
+
+
+def test_best_checkpoint_is_chosen_on_validation_and_test_scored_once(tmp_path):
+    result = fit(load_config(None, _overrides(tmp_path, "run", train__epochs=3)))
+    run = tmp_path / "run"
+    saved = json.loads((run / "results.json").read_text())
+    vals = [row["val_acc"] for row in result.history]
+    best_epoch = 1 + max(range(len(vals)), key=lambda i: (vals[i], -i))  # first of the best
+    assert saved["chosen_by"] == "validation accuracy" and saved["epoch"] == best_epoch
+    assert saved["val_accuracy"] == pytest.approx(vals[best_epoch - 1])
+    best = load_checkpoint(run / "best.pt")
+    assert best["epoch"] == best_epoch
+    for key, value in best["model"].items():  # the returned model has the chosen weights
+        assert torch.equal(result.model.state_dict()[key], value), key
+    assert "test_acc" not in result.history[0] and "val_acc" in result.history[0]
+    # without validation the last epoch is kept and no best.pt is written
+    last = fit(load_config(None, _overrides(tmp_path, "noval", data__val_fraction=0.0)))
+    assert last.chosen_by == "last epoch" and last.epoch == 2
+    assert not (tmp_path / "noval" / "best.pt").exists()
+
+
+def test_extending_a_finished_run_says_what_its_schedule_does(tmp_path):
+    fit(load_config(None, _overrides(tmp_path, "run", train__epochs=2)))
+    again = fit(load_config(None, _overrides(tmp_path, "run", train__epochs=2)), resume=True)
+    assert "already finished its 2 epochs" in again.notes[0]
+    longer = fit(load_config(None, _overrides(tmp_path, "run", train__epochs=3)), resume=True)
+    note = longer.notes[0]
+    assert "planned for 2 epochs and now trains 3" in note and "stretched" in note
+    # the stretched cosine: epoch 3 of 3 starts at factor cos(pi * 2/3) -> 0.25
+    steps = list(csv.DictReader(open(tmp_path / "run" / "steps.csv")))
+    assert len(steps) == 24 and float(steps[16]["lr"]) == pytest.approx(0.1 * 0.25)
+    fit(load_config(None, _overrides(tmp_path, "fresh", train__epochs=2)))
+    restarted = fit(
+        load_config(
+            None, _overrides(tmp_path, "fresh", train__epochs=3, train__restart_schedule=True)
+        ),
+        resume=True,
+    )
+    assert "fresh cosine schedule runs over the 1 added epochs" in restarted.notes[0]
+    steps = list(csv.DictReader(open(tmp_path / "fresh" / "steps.csv")))
+    assert float(steps[16]["lr"]) == pytest.approx(0.1)  # the fresh schedule starts at lr
+    with pytest.raises(ValueError, match="less than the 3 epochs this run has already trained"):
+        fit(load_config(None, _overrides(tmp_path, "fresh", train__epochs=2)), resume=True)
+
+
+def test_saved_config_names_its_own_folder_so_a_copied_run_resumes_itself(tmp_path):
+    import shutil
+
+    fit(load_config(None, _overrides(tmp_path, "run", train__epochs=1)))
+    assert "out: ." in (tmp_path / "run" / "config.yaml").read_text()
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    cfg = load_config(tmp_path / "copy" / "config.yaml", ["train.epochs=2"])
+    assert Path(cfg.out) == (tmp_path / "copy").resolve()
+    fit(cfg, resume=True)
+    assert load_checkpoint(tmp_path / "copy" / "last.pt")["epoch"] == 2
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1

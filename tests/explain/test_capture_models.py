@@ -120,8 +120,9 @@ def test_blocks_placed_by_attach_into_torchvision():
     with torch.no_grad(), capture(model) as maps:
         model(torch.rand(1, 3, 32, 32))
     assert len(maps) == 2 * 8  # channel + spatial gate in each of the 8 basic blocks
-    assert tuple(maps["layer4.1.attn.channel.gate"].shape) == (1, 512)
-    assert tuple(maps["layer1.0.attn.spatial.gate"].shape) == (1, 1, 8, 8)
+    # the block sits in attach's zero-initialised blend (``attn.block``), its gates as ever
+    assert tuple(maps["layer4.1.attn.block.channel.gate"].shape) == (1, 512)
+    assert tuple(maps["layer1.0.attn.block.spatial.gate"].shape) == (1, 1, 8, 8)
     assert _no_hooks(model)
 
 

@@ -92,7 +92,7 @@ def test_float64(name: str) -> None:
 
 
 # Blocks that batch-normalise a globally pooled (N, C, 1, 1) vector cannot train on a batch
-# of one (one value per channel), exactly like timm's SelectiveKernel and BAM.
+# of one (one value per channel), as timm's SelectiveKernel and BAM do; ours says so by name.
 _POOLED_BATCH_NORM = {"bam", "sk"}
 
 
@@ -102,7 +102,7 @@ def test_batch_size_one(name: str, train: bool) -> None:
     block = _block(name).train(train)
     x = torch.randn(1, C, 8, 8)
     if train and name in _POOLED_BATCH_NORM:
-        with pytest.raises(ValueError, match="more than 1 value per channel"):
+        with pytest.raises(ValueError, match="in training mode expected a batch of at least 2"):
             block(x)
         return
     out, gx, _ = _forward_backward(block, x)
@@ -178,3 +178,48 @@ def test_non_floating_input_is_named(name: str) -> None:
     with pytest.raises((TypeError, ValueError)) as info:
         block(torch.ones(2, C, 8, 8, dtype=torch.int64))
     assert "int64" in str(info.value), str(info.value)
+
+
+def test_one_name_table_serves_the_registry_and_the_package_exports() -> None:
+    import attnvision.layers as layers
+    from attnvision.layers import get_attention_class
+    from attnvision.layers.registry import builtin_classes
+
+    classes = builtin_classes()
+    for name in NAMES:
+        cls = get_attention_class(name)
+        assert classes[cls.__name__] == cls.__module__.rsplit(".", 1)[-1]
+        assert getattr(layers, cls.__name__) is cls and cls.__name__ in layers.__all__
+    assert len(classes) == len(NAMES)  # every exported class is registered under one name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_device_and_dtype_reach_every_parameter_and_buffer(name: str) -> None:
+    # torch.nn's factory arguments (timm's layers take them too): built on "meta", nothing
+    # is allocated and every tensor says so; built in float64, every floating tensor is
+    # float64 and the block runs on a float64 input as built (no .double() afterwards).
+    block = create_attention(name, channels=C, device="meta")
+    tensors = dict(block.named_parameters()) | dict(block.named_buffers())
+    assert tensors and all(t.device.type == "meta" for t in tensors.values()), [
+        n for n, t in tensors.items() if t.device.type != "meta"
+    ]
+    block = create_attention(name, channels=C, dtype=torch.float64).eval()
+    floating = {
+        n: t.dtype
+        for n, t in (dict(block.named_parameters()) | dict(block.named_buffers())).items()
+        if t.is_floating_point()
+    }
+    assert floating and set(floating.values()) == {torch.float64}, floating
+    x = torch.randn(2, C, 8, 6, dtype=torch.float64)
+    assert block(x).dtype == torch.float64
+
+
+def test_factory_arguments_reach_activation_classes_and_tps_buffers() -> None:
+    block = create_attention("se", channels=C, act_layer=nn.PReLU, device="meta")
+    assert block.act.weight.device.type == "meta"
+    block = create_attention("se", channels=C, act_layer=nn.PReLU, dtype=torch.float64)
+    assert block.act.weight.dtype == torch.float64
+    stn = create_attention("stn", channels=C, transform="tps", dtype=torch.float64)
+    assert stn.grid.inverse.dtype == torch.float64 and stn.grid.control.dtype == torch.float64
+    stn = create_attention("stn", channels=C, transform="tps", device="meta")
+    assert stn.grid.inverse.device.type == "meta"

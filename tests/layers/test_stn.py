@@ -180,3 +180,35 @@ def test_loc_norm_keeps_every_hidden_unit_alive():
     x = torch.rand(4, 1, 20, 20)
     torch.testing.assert_close(stn(x), x, rtol=0, atol=1e-5)
     torch.testing.assert_close(stn.eval()(x), x, rtol=0, atol=1e-5)
+
+
+def test_softargmax_localisation_finds_the_peak_and_starts_centred():
+    from attnvision.layers.stn import SoftArgmaxLocalisation
+
+    loc = SoftArgmaxLocalisation(1)
+    x = torch.rand(3, 1, 20, 30)
+    assert torch.allclose(loc(x), torch.zeros(3, 2), atol=1e-6)  # uniform scores: the centre
+    # the soft-argmax of a sharp peak is that cell's centre in [-1, 1] coordinates
+    loc.features = torch.nn.Identity()
+    loc.score = torch.nn.Conv2d(1, 1, 1, bias=False)
+    torch.nn.init.constant_(loc.score.weight, 200.0)
+    peak = torch.zeros(2, 1, 10, 16)
+    peak[0, 0, 2, 5] = 1.0
+    peak[1, 0, 9, 0] = 1.0
+    expected = torch.tensor(
+        [[(5.5 * 2 / 16) - 1, (2.5 * 2 / 10) - 1], [(0.5 * 2 / 16) - 1, 1 - 0.1]]
+    )
+    assert torch.allclose(loc(peak), expected, atol=1e-5)
+
+
+def test_softargmax_moves_a_fixed_window_and_only_for_translation():
+    stn = SpatialTransformer(1, transform="translation", init_scale=0.5, out_size=8,
+                             loc="softargmax")  # fmt: skip
+    x = torch.zeros(1, 1, 16, 16)
+    x[0, 0, 4:8, 4:8] = 1.0
+    # at the start the window is the central half of the input, read at 8x8
+    assert torch.allclose(stn(x), x[:, :, 4:12, 4:12], atol=1e-6)
+    with pytest.raises(ValueError, match="gives a position: expected transform 'translation'"):
+        SpatialTransformer(1, transform="affine", loc="softargmax")
+    with pytest.raises(ValueError, match="expected loc in regression, softargmax, got 'dense'"):
+        SpatialTransformer(1, loc="dense")

@@ -7,6 +7,7 @@ import pytest
 
 from _data import require_data
 from attnvision.saliency import baselines as bl
+from attnvision.saliency import itti_koch as ik
 from attnvision.saliency.baselines import (
     center_bias,
     fit_center_bias,
@@ -224,28 +225,28 @@ def test_spectral_residual_rejects_bad_parameters():
 def test_max_normalize_known_values():
     one_peak = np.zeros((9, 9))
     one_peak[4, 4] = 3.0
-    np.testing.assert_allclose(bl._max_normalize(one_peak), one_peak / 3.0)
+    np.testing.assert_allclose(ik._max_normalize(one_peak), one_peak / 3.0)
     two_equal = np.zeros((9, 9))
     two_equal[2, 2] = two_equal[6, 6] = 5.0
-    np.testing.assert_array_equal(bl._max_normalize(two_equal), np.zeros((9, 9)))
+    np.testing.assert_array_equal(ik._max_normalize(two_equal), np.zeros((9, 9)))
     # peaks 1 and 0.5 after rescaling: factor (1 - 0.5)^2; a plateau counts once
     mixed = np.zeros((9, 9))
     mixed[1, 1] = 4.0
     mixed[6:8, 6:8] = 2.0
-    np.testing.assert_allclose(bl._max_normalize(mixed), mixed / 4.0 * 0.25)
+    np.testing.assert_allclose(ik._max_normalize(mixed), mixed / 4.0 * 0.25)
     # maxima below a tenth of the range are ignored
     low = mixed.copy()
     low[6:8, 6:8] = 0.3
-    np.testing.assert_allclose(bl._max_normalize(low), low / 4.0)
-    np.testing.assert_array_equal(bl._max_normalize(np.full((4, 4), 7.0)), np.zeros((4, 4)))
+    np.testing.assert_allclose(ik._max_normalize(low), low / 4.0)
+    np.testing.assert_array_equal(ik._max_normalize(np.full((4, 4), 7.0)), np.zeros((4, 4)))
 
 
 def test_gabor_kernels_are_zero_mean_and_oriented():
     for theta in (0.0, 45.0, 90.0, 135.0):
-        for kernel in bl._gabor_pair(theta, 7.0, 7.0 / 3.0, 9):
+        for kernel in ik._gabor_pair(theta, 7.0, 7.0 / 3.0, 9):
             assert abs(kernel.sum()) < 1e-12
-    even0 = bl._gabor_pair(0.0, 7.0, 7.0 / 3.0, 9)[0]
-    np.testing.assert_allclose(bl._gabor_pair(90.0, 7.0, 7.0 / 3.0, 9)[0], even0.T, atol=1e-12)
+    even0 = ik._gabor_pair(0.0, 7.0, 7.0 / 3.0, 9)[0]
+    np.testing.assert_allclose(ik._gabor_pair(90.0, 7.0, 7.0 / 3.0, 9)[0], even0.T, atol=1e-12)
 
 
 def test_itti_koch_blob_gets_the_maximum():
@@ -275,10 +276,10 @@ def test_pyramid_levels_stay_in_register():
     # a linear ramp: level-1 pixel k must hold the ramp's value at 2k + 0.5 (away from the
     # mirrored borders), the pixel-centre geometry of the bilinear resizing across scales
     ramp = np.tile(np.arange(32, dtype=np.float64), (8, 1))
-    down = bl._pyr_down(ramp)
+    down = ik._pyr_down(ramp)
     assert down.shape == (4, 16)
     np.testing.assert_allclose(down[:, 2:-2], np.tile(2 * np.arange(2, 14) + 0.5, (4, 1)))
-    assert bl._pyr_down(np.ones((7, 5))).shape == (4, 3)
+    assert ik._pyr_down(np.ones((7, 5))).shape == (4, 3)
 
 
 def test_itti_koch_orientation_pop_out_without_border_artefacts():

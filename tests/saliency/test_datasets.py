@@ -1,4 +1,4 @@
-"""Tests of attnvision.saliency.datasets: fixation files, OSIE, MIT1003, maps."""
+"""Tests of attnvision.saliency.datasets: fixation files, OSIE, MIT1003, maps, SOD folders."""
 
 from __future__ import annotations
 
@@ -130,3 +130,56 @@ def test_mit1003_maps_real_data():
             assert m.shape == (img.height, img.width)
         assert 0.0 <= m.min() and m.max() <= 1.0 and m.max() > 0.5  # blurred, JPEG
     assert len(list((root / "fixation_maps").iterdir())) == 1003
+
+
+# ----------------------------------------------------------------------------- SOD folders
+
+
+def test_read_prediction_modes_and_match_by_stem(tmp_path):
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    Image.fromarray(grey).save(tmp_path / "a.png")
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "b.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "c.png")
+    a, b, c = (Ds.read_prediction(tmp_path / f"{s}.png") for s in "abc")
+    assert a.dtype == np.uint8 and np.array_equal(a, grey)
+    assert np.array_equal(b, grey)  # equal channels: luma is the channel itself
+    assert c.dtype == np.float64 and np.allclose(c, grey / 255.0)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(grey > 100).save(masks / "a.png")
+    Image.fromarray(grey > 100).save(masks / "z.bmp")
+    pairs, no_pred, no_mask = Ds.match_by_stem(tmp_path, masks)
+    assert [p[0] for p in pairs] == ["a"] and no_pred == ["z"] and no_mask == ["b", "c"]
+    assert np.array_equal(Ds.read_mask(masks / "a.png"), grey > 100)
+    Image.fromarray(grey).save(tmp_path / "a.jpg")
+    with pytest.raises(ValueError, match="share the name 'a'.*a.jpg and a.png"):
+        Ds.match_by_stem(tmp_path, masks)
+
+
+def test_sod_keeps_the_reader_names():
+    from attnvision.saliency import sod
+
+    assert sod.read_mask is Ds.read_mask and sod.read_prediction is Ds.read_prediction
+    assert sod.match_by_stem is Ds.match_by_stem and sod.IMAGE_SUFFIXES == Ds.IMAGE_SUFFIXES
+
+
+def test_read_mask_binarises_grey_masks_as_the_metrics_do(tmp_path):
+    levels = np.array([[0, 100, 128, 129], [200, 255, 5, 127]], np.uint8)
+    Image.fromarray(levels).save(tmp_path / "grey.png")
+    Image.fromarray(np.stack([levels] * 3, axis=-1)).save(tmp_path / "rgb.png")
+    Image.fromarray(levels.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    for name in ("grey", "rgb", "deep"):
+        assert np.array_equal(Ds.read_mask(tmp_path / f"{name}.png"), levels > 128), name
+        assert np.array_equal(
+            Ds.read_mask(tmp_path / f"{name}.png", mask_threshold=99), levels > 99
+        ), name
+    with pytest.raises(ValueError, match=r"binary mask.*got values 0, 5, 100.*grey\.png"):
+        Ds.read_mask(tmp_path / "grey.png", strict_masks=True)
+    Image.fromarray((levels > 128).astype(np.uint8) * 255).save(tmp_path / "binary.png")
+    assert np.array_equal(Ds.read_mask(tmp_path / "binary.png", strict_masks=True), levels > 128)
+    (tmp_path / "notes.png").write_text("not an image")
+    for reader in (Ds.read_mask, Ds.read_prediction):
+        with pytest.raises(ValueError, match=r"notes\.png: cannot read as an image"):
+            reader(tmp_path / "notes.png")
+        with pytest.raises(FileNotFoundError, match="missing.png"):
+            reader(tmp_path / "missing.png")

@@ -10,6 +10,9 @@ import pytest
 from _data import require_data
 from attnvision.saliency import metrics as M
 from attnvision.saliency.density import density_map, fixation_map
+from attnvision.saliency.metrics import auc as A
+from attnvision.saliency.metrics import checks as C
+from attnvision.saliency.metrics import transport as T
 
 
 # ------------------------------------------------------------------ MATLAB re-implementations
@@ -166,7 +169,7 @@ def _full_transport_lp(p: np.ndarray, q: np.ndarray) -> float:
         bounds=(0, None),
         method="highs-ds",
         options={
-            "presolve": False,  # see metrics._transport_lp
+            "presolve": False,  # see metrics.transport._transport_lp
             "primal_feasibility_tolerance": 1e-10,
             "dual_feasibility_tolerance": 1e-10,
         },
@@ -183,9 +186,9 @@ def test_emd_column_generation_equals_the_full_transport_lp(seed):
     q = rng.random(shape) ** 4
     q[rng.random(shape) < 0.3] = 0.0  # empty cells
     p, q = p / p.sum(), q / q.sum()
-    assert M._emd_exact(p, q) == pytest.approx(_full_transport_lp(p, q), abs=1e-9)
+    assert T._emd_exact(p, q) == pytest.approx(_full_transport_lp(p, q), abs=1e-9)
     # the public function: the prediction is rank-matched to the ground truth first
-    matched = M._match_histogram(q, p)
+    matched = T._match_histogram(q, p)
     assert M.emd(q, p, downscale=1) == pytest.approx(
         _full_transport_lp(p, matched / matched.sum()), abs=1e-9
     )
@@ -207,8 +210,8 @@ def test_emd_on_osie_solves_where_presolve_failed():
     value = M.emd(pred, gt)  # 19x25 cells, block mean
     assert 0 < value < 25
     # at 1/64 (10x13 cells) the whole textbook LP is small enough to compare
-    g = M._area_downsample(gt, 64)
-    s = M._match_histogram(M._area_downsample(pred, 64), g)
+    g = T._area_downsample(gt, 64)
+    s = T._match_histogram(T._area_downsample(pred, 64), g)
     assert M.emd(pred, gt, downscale=64) == pytest.approx(
         _full_transport_lp(g / g.sum(), s / s.sum()), abs=1e-9
     )
@@ -220,12 +223,12 @@ def test_emd_on_one_row_is_the_distance_between_cdfs():
     p, q = p / p.sum(), q / q.sum()
     # on a line the optimal transport cost is the L1 distance of the cumulative sums
     expected = np.abs(np.cumsum(p) - np.cumsum(q)).sum()
-    assert M._emd_exact(p, q) == pytest.approx(expected, abs=1e-9)
+    assert T._emd_exact(p, q) == pytest.approx(expected, abs=1e-9)
 
 
 def test_imresize_matrix_follows_matlab():
     # output size ceil(n / 32); 1-based output x is centred at x * 32 - 15.5; rows sum to 1
-    rows, cols = M._imresize_matrix(600, 1 / 32), M._imresize_matrix(800, 1 / 32)
+    rows, cols = T._imresize_matrix(600, 1 / 32), T._imresize_matrix(800, 1 / 32)
     assert rows.shape == (19, 600) and cols.shape == (25, 800)
     assert np.allclose(cols.sum(axis=1), 1.0, rtol=0, atol=1e-15)
     # away from the borders the symmetric cubic kernel reproduces a linear ramp exactly
@@ -236,14 +239,14 @@ def test_imresize_matrix_follows_matlab():
     v = np.random.default_rng(4).random(800)
     padded = np.pad(v, 100, mode="symmetric")  # padded[100 + k - 1] = v(k), k 1-based
     k = np.arange(-48, 83)  # every input index within 2 * 32 of u = 16.5
-    w = M._cubic((16.5 - k) / 32) / 32
+    w = T._cubic((16.5 - k) / 32) / 32
     assert (cols @ v)[0] == pytest.approx(w @ padded[100 + k - 1] / w.sum(), abs=1e-12)
     # 800 = 25 * 32: the grid is symmetric, so flipping the input flips the output
     assert np.allclose(cols @ v[::-1], (cols @ v)[::-1], rtol=0, atol=1e-12)
     # antialiasing: the kernel spans 4 * 32 input pixels, with negative lobes
     assert np.count_nonzero(cols[12]) == 128 and cols.min() < 0
     # a constant map stays constant, also through the 2-D resize
-    assert np.allclose(M._imresize(np.full((600, 800), 0.3), 32), 0.3, rtol=0, atol=1e-15)
+    assert np.allclose(T._imresize(np.full((600, 800), 0.3), 32), 0.3, rtol=0, atol=1e-15)
 
 
 def test_emd_resize_option_and_errors():
@@ -304,39 +307,86 @@ def test_auc_counts_exact_for_values_sharing_a_bucket():
     flat, fix = s.ravel(), f.ravel() > 0
     for values in (flat, flat - 0.7, np.round(flat * 255), -np.round(flat * 255)):
         u = np.unique(values[fix])
-        ge, gt = M._count_ge_gt(values, u, values.min(), values.max())
+        ge, gt = A._count_ge_gt(values, u, values.min(), values.max())
         assert np.array_equal(ge, [(values >= v).sum() for v in u])
         assert np.array_equal(gt, [(values > v).sum() for v in u])
 
 
 # ------------------------------------------------------------------ Borji / shuffled
-def test_auc_borji_matches_matlab_loop_for_the_same_draws():
+def _bins(values: np.ndarray, step: float) -> np.ndarray:
+    """Numbers of ``values`` in each threshold bin ``[k step, (k + 1) step)`` (last open)."""
+    t = A._thresholds(step)
+    ge = np.array([(values >= th).sum() for th in t])
+    return -np.diff(ge, append=0)
+
+
+def test_split_areas_are_the_matlab_loop_for_any_draws():
+    """Given the negatives' numbers per threshold bin, the area is AUC_Borji.m's loop."""
     rng = np.random.default_rng(8)
     s = rng.random((30, 40)) ** 3
     f = _random_fixations(rng, s.shape, 25)
-    ours = M.auc_borji(s, f, n_splits=20, seed=11)
-    draws = np.random.default_rng(11).integers(0, s.size, size=(25, 20))
     flat = _unit(s).ravel()
-    expected = matlab_fixed_step_auc(flat[f.ravel() > 0], flat[draws], 0.1)
-    assert ours == pytest.approx(expected, abs=1e-12)
-    assert M.auc_borji(s, f, seed=3) == M.auc_borji(s, f, seed=3)
-    assert M.auc_borji(s, f, seed=3) != M.auc_borji(s, f, seed=4)
+    sth = flat[f.ravel() > 0]
+    for step in (0.1, 0.25, 0.05):
+        draws = flat[rng.integers(0, s.size, size=(25, 20))]
+        per_bin = np.stack([_bins(draws[:, j], step) for j in range(20)])
+        tp = A._fraction_ge(np.sort(sth), A._thresholds(step))
+        expected = matlab_fixed_step_auc(sth, draws, step)
+        assert A._split_areas(tp, per_bin, 25) == pytest.approx(expected, abs=1e-12)
 
 
-def test_auc_shuffled_matches_matlab_loop_for_the_same_draws():
-    rng = np.random.default_rng(9)
-    s = rng.random((30, 40))
+def test_unit_cutoffs_count_exactly():
+    """#(x >= cutoff) equals #(rescaled x >= t), also for values on and next to t."""
+    rng = np.random.default_rng(3)
+    t = A._thresholds(0.1)
+    for lo, span in ((0.0, 1.0), (-3.0, 7.0), (1e6, 1e-3), (-1e-300, 1e-300), (5.0, 0.0)):
+        base = rng.random(4000)
+        base[:11] = t  # exactly on a threshold before rescaling back
+        x = lo + base * span
+        x = np.concatenate([x, np.nextafter(x[:11], np.inf), np.nextafter(x[:11], -np.inf)])
+        m = C._Map(x.reshape(1, -1))
+        unit = m.unit_at(np.arange(m.n))
+        cut = A._unit_cutoffs(m, t)
+        got = [np.count_nonzero(x >= c) for c in cut]
+        assert got == [np.count_nonzero(unit >= th) for th in t], (lo, span)
+
+
+def _split_values(fn, n: int) -> np.ndarray:
+    return np.array([fn(seed) for seed in range(n)])
+
+
+@pytest.mark.parametrize("kind", ["borji", "shuffled"])
+def test_sampled_aucs_have_matlabs_distribution(kind):
+    """One split per seed, 1500 seeds: mean and spread of our splits (numbers per threshold
+    bin drawn directly) against MATLAB's explicit draws; and the mean against the exact
+    expectation (the area is linear in fp: fp -> its expected value)."""
+    rng = np.random.default_rng(21)
+    s = rng.random((30, 40)) ** 2
     f = _random_fixations(rng, s.shape, 25)
     other = _random_fixations(rng, s.shape, 60)
-    ours = M.auc_shuffled(s, f, other, n_splits=15, seed=5)
-    gen = np.random.default_rng(5)
-    ind = np.flatnonzero(other.ravel() > 0)
-    picks = np.stack([ind[gen.permutation(ind.size)[:25]] for _ in range(15)], axis=1)
     flat = _unit(s).ravel()
-    expected = matlab_fixed_step_auc(flat[f.ravel() > 0], flat[picks], 0.1)
-    assert ours == pytest.approx(expected, abs=1e-12)
-    # shuffled AUC discounts centre bias: a centre map scores lower than its Borji AUC
-    # when the other images' fixations are centred too (checked on real data below)
+    sth = flat[f.ravel() > 0]
+    n = 1500
+    if kind == "borji":
+        ours = _split_values(lambda k: M.auc_borji(s, f, n_splits=1, seed=k), n)
+        draws = flat[rng.integers(0, s.size, size=(25, n))]
+        pool = flat
+    else:
+        ours = _split_values(lambda k: M.auc_shuffled(s, f, other, n_splits=1, seed=k), n)
+        ind = np.flatnonzero(other.ravel() > 0)
+        draws = np.stack([flat[ind[rng.permutation(ind.size)[:25]]] for _ in range(n)], axis=1)
+        pool = flat[ind]
+    theirs = np.array([matlab_fixed_step_auc(sth, draws[:, [j]], 0.1) for j in range(n)])
+    t = A._thresholds(0.1)
+    tp = A._fraction_ge(np.sort(sth), t)
+    expected = A._split_areas(tp, _bins(pool, 0.1)[None, :] * (25 / pool.size), 25)
+    se = np.sqrt(ours.var() / n + theirs.var() / n)
+    assert abs(ours.mean() - theirs.mean()) < 4 * se
+    assert abs(ours.mean() - expected) < 4 * ours.std() / np.sqrt(n)
+    assert 0.85 < ours.std() / theirs.std() < 1.15
+    # the seeds are explicit: same seed, same score
+    assert M.auc_borji(s, f, seed=3) == M.auc_borji(s, f, seed=3)
+    assert M.auc_borji(s, f, seed=3) != M.auc_borji(s, f, seed=4)
 
 
 def test_auc_shuffled_empty_other_map_raises():
@@ -364,12 +414,29 @@ def test_constant_and_zero_maps_are_defined():
     assert np.isfinite(M.info_gain(c, f, g))
 
 
-def test_no_fixations_give_nan():
+def test_no_fixations_are_an_error_alone_and_left_out_by_the_evaluator():
     s = np.random.default_rng(0).random((4, 4))
     none = np.zeros((4, 4))
-    for fn in (M.nss, M.auc_judd, M.auc_borji):
-        assert np.isnan(fn(s, none))
-    assert np.isnan(M.info_gain(s, none, s))
+    one = np.zeros((4, 4))
+    one[1, 2] = 1
+    for fn, name in ((M.nss, "NSS"), (M.auc_judd, "AUC-Judd"), (M.auc_borji, "AUC-Borji")):
+        with pytest.raises(ValueError, match=f"no fixated pixel .*: {name} is undefined"):
+            fn(s, none)
+    with pytest.raises(ValueError, match="information gain is undefined"):
+        M.info_gain(s, none, s)
+    with pytest.raises(ValueError, match="shuffled AUC is undefined"):
+        M.auc_shuffled(s, none, one)
+    ev = M.SaliencyEvaluator(["nss", "auc_judd"])
+    ev.update(s, none)
+    ev.update(s, one)
+    assert ev.counts() == {"nss": 1, "auc_judd": 1}  # counted, not silently averaged in
+    assert ev.results()["nss"] == pytest.approx(M.nss(s, one))
+
+
+def test_coordinates_instead_of_a_fixation_map_point_to_fixation_map():
+    s = np.random.default_rng(0).random((10, 12))
+    with pytest.raises(ValueError, match=r"for \(N, 2\) fixation coordinates .*fixation_map"):
+        M.nss(s, np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
 
 
 def test_single_fixation():

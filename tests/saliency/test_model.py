@@ -323,7 +323,14 @@ def test_cli_predict_writes_maps(tmp_path, capsys, tiny_weights):
     m = np.load(out / "img.npy")
     assert m.shape == (37, 52) and m.min() >= 0 and m.max() <= 1
     np.testing.assert_allclose(m, sm.predict(_image(37, 52), weights=path), atol=1e-6)
-    assert (out / "img_overlay.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == ["img.npy", "img.png"]  # maps only
+    args = ["saliency", "predict", str(tmp_path), "--out", str(out), "--weights", str(path)]
+    assert main([*args, "--overlay"]) == 0  # a folder of images, overlays on request
+    with Image.open(out / "overlays" / "img.png") as png:
+        assert png.size == (52, 37) and png.mode == "RGB"  # at the image's own size
+    assert main([*args, "--colorbar"]) == 0
+    with Image.open(out / "overlays" / "img.png") as png:
+        assert png.size == (52 + 16, 37)  # a colour bar strip of 8 px after a gap of 8
 
 
 def test_cli_predict_errors(tmp_path, capsys, tiny_weights):

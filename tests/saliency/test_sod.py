@@ -3,11 +3,12 @@ toolbox's stored results on the SOD benchmark, synthetic edge cases, known value
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from _data import require_data
 from attnvision.saliency import sod
@@ -32,7 +33,10 @@ def _peer():
 def _peer_step(peer: dict, pred: np.ndarray, mask: np.ndarray, normalize: bool = True) -> dict:
     """One image through the five PySODMetrics evaluators; its figures in our key names,
     curves in our ascending-threshold order."""
-    gt = mask.astype(np.uint8) * 255 if normalize else mask.astype(bool)
+    if mask.dtype == np.uint8 and normalize:
+        gt = mask  # a grey mask: PySODMetrics binarises it with gt > 128
+    else:
+        gt = mask.astype(np.uint8) * 255 if normalize else mask.astype(bool)
     for metric in peer.values():
         metric.step(pred, gt, normalize=normalize)
     return {
@@ -243,6 +247,84 @@ def test_smeasure_constant_prediction_known_value():
     assert sod.smeasure(np.full(mask.shape, c), mask) == pytest.approx(expected, abs=1e-12)
 
 
+# ----------------------------------------------------------------------------- grey masks
+
+
+def _grey_masks(mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Non-binary versions of a binary mask as benchmarks ship them (uint8 0..255)."""
+    h, w = mask.shape
+    image = Image.fromarray(mask.astype(np.uint8) * 255)
+    aliased = np.asarray(image.filter(ImageFilter.GaussianBlur(1.2)))  # soft, anti-aliased edges
+    resized = image.resize((w // 2, h // 2), Image.BILINEAR)
+    resized = np.asarray(resized.resize((w, h), Image.BILINEAR))  # resized down and back up
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="JPEG", quality=40)
+    jpeg = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("L"))
+    shifted = [np.roll(mask, k, axis=1) for k in (-2, 0, 3)]  # three annotators, averaged
+    averaged = np.round(np.mean(shifted, axis=0) * 255).astype(np.uint8)
+    return {"aliased": aliased, "resized": resized, "jpeg": jpeg, "averaged": averaged}
+
+
+@pytest.mark.parametrize("kind", ["aliased", "resized", "jpeg", "averaged"])
+@pytest.mark.parametrize("pred_name", ["random", "narrow_range", "binary_perfect"])
+def test_grey_masks_match_pysodmetrics(kind, pred_name):
+    mask = _grey_masks(MASKS["disk"])[kind]
+    values = np.unique(mask)
+    assert values.size > 2 and np.any((values > 0) & (values < 255))  # really not binary
+    pred = SYNTHETIC[pred_name](MASKS["disk"])
+    _assert_same(_ours(pred, mask), _peer_step(_peer(), pred, mask))
+    # the default is PySODMetrics' gt > 128
+    _assert_same(_ours(pred, mask), _ours(pred, mask > 128), atol=0)
+
+
+def test_grey_masks_of_the_sod_benchmark_match_pysodmetrics(sod_subset):
+    _, chosen, masks, preds = sod_subset
+    peer, evaluator = _peer(), sod.SODEvaluator()
+    for i in chosen[:12]:
+        grey = _grey_masks(masks[i])[("aliased", "resized", "jpeg", "averaged")[i % 4]]
+        expected = _peer_step(peer, preds["DSS"][i], grey)
+        figures = evaluator.update(preds["DSS"][i], grey)
+        for key in SCALARS:
+            assert figures[key] == pytest.approx(expected[key], abs=1e-12), key
+    fm = peer["fm"].get_results()
+    np.testing.assert_allclose(
+        evaluator.results()["fmeasure_curve"], fm["fm"]["curve"][::-1], rtol=0, atol=1e-12
+    )
+    assert evaluator.results()["weighted_fmeasure"] == pytest.approx(
+        peer["wfm"].get_results()["wfm"], abs=1e-12
+    )
+
+
+def test_mask_threshold_and_strict_masks():
+    mask = _grey_masks(MASKS["disk"])["averaged"]  # levels 0, 85, 170, 255
+    pred = SYNTHETIC["random"](MASKS["disk"])
+    assert set(np.unique(mask)) == {0, 85, 170, 255}
+    for threshold in (0, 84, 85, 127, 128, 169, 170, 254.5):
+        expected = _ours(pred, mask > threshold)
+        _assert_same(_ours(pred, mask, mask_threshold=threshold), expected, atol=0)
+        evaluator = sod.SODEvaluator(mask_threshold=threshold)
+        assert evaluator.update(pred, mask) == sod.SODEvaluator().update(pred, mask > threshold)
+    # floats are levels / 255: the same foreground as the uint8 mask
+    _assert_same(_ours(pred, mask / 255.0), _ours(pred, mask), atol=0)
+    _assert_same(_ours(pred, mask / 255.0, mask_threshold=85), _ours(pred, mask > 85), atol=0)
+    # 0/1 and 0/255 masks are binary whatever the threshold
+    binary = MASKS["disk"]
+    for as_given in (binary.astype(np.uint8), binary * 255.0, binary.astype(np.int64) * 255):
+        _assert_same(_ours(pred, as_given, mask_threshold=254), _ours(pred, binary), atol=0)
+        _assert_same(_ours(pred, as_given, strict_masks=True), _ours(pred, binary), atol=0)
+    with pytest.raises(ValueError, match="binary mask.*got values 0, 85, 170, 255"):
+        sod.mae(pred, mask, strict_masks=True)
+    with pytest.raises(ValueError, match="binary mask"):
+        sod.SODEvaluator(strict_masks=True).update(pred, mask)
+    for bad in (-1, 255, 300):
+        with pytest.raises(ValueError, match=r"mask_threshold in \[0, 255\)"):
+            sod.SODEvaluator(mask_threshold=bad)
+        with pytest.raises(ValueError, match=r"mask_threshold in \[0, 255\)"):
+            sod.mae(pred, mask, mask_threshold=bad)
+    with pytest.raises(TypeError, match="mask_threshold as a number, got str"):
+        sod.SODEvaluator(mask_threshold="128")
+
+
 # ----------------------------------------------------------------------------- known values
 
 
@@ -326,7 +408,9 @@ def test_resize_is_explicit():
         (np.zeros((4, 4), bool), np.ones((4, 4), bool), "got dtype bool"),
         (np.zeros((0, 4), np.uint8), np.ones((0, 4), bool), "non-empty pred"),
         (np.zeros((2, 4, 4), np.uint8), np.ones((4, 4), bool), r"\(H, W\).*\(2, 4, 4\)"),
-        (np.zeros((4, 4), np.uint8), np.full((4, 4), 7, np.uint8), "binary mask.*7"),
+        (np.zeros((4, 4), np.uint8), np.full((4, 4), 300, np.int16), "levels 0..255.*max 300"),
+        (np.zeros((4, 4), np.uint8), np.full((4, 4), 1.5), r"float mask in \[0, 1\].*max 1.5"),
+        (np.zeros((4, 4), np.uint8), np.full((4, 4), np.nan), "finite mask"),
         (np.zeros((4, 4), np.uint8), np.ones((4, 5), bool), r"\(4, 4\).*\(4, 5\)"),
     ],
 )
@@ -343,27 +427,3 @@ def test_evaluator_without_images_and_bad_threshold():
         sod.SODEvaluator().results()
     with pytest.raises(ValueError, match="'adaptive' or a float, got 'max'"):
         sod.fmeasure(np.zeros((2, 2), np.uint8), np.ones((2, 2), bool), threshold="max")
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def test_read_prediction_modes_and_match_by_stem(tmp_path):
-    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
-    Image.fromarray(grey).save(tmp_path / "a.png")
-    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "b.png")
-    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "c.png")
-    a, b, c = (sod.read_prediction(tmp_path / f"{s}.png") for s in "abc")
-    assert a.dtype == np.uint8 and np.array_equal(a, grey)
-    assert np.array_equal(b, grey)  # equal channels: luma is the channel itself
-    assert c.dtype == np.float64 and np.allclose(c, grey / 255.0)
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    Image.fromarray(grey > 100).save(masks / "a.png")
-    Image.fromarray(grey > 100).save(masks / "z.bmp")
-    pairs, no_pred, no_mask = sod.match_by_stem(tmp_path, masks)
-    assert [p[0] for p in pairs] == ["a"] and no_pred == ["z"] and no_mask == ["b", "c"]
-    assert np.array_equal(sod.read_mask(masks / "a.png"), grey > 100)
-    Image.fromarray(grey).save(tmp_path / "a.jpg")
-    with pytest.raises(ValueError, match="share the name 'a'.*a.jpg and a.png"):
-        sod.match_by_stem(tmp_path, masks)

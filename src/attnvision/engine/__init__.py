@@ -7,8 +7,16 @@ Example:
 
 from __future__ import annotations
 
-from .bench import count_flops, count_params, measure_latency, profile
-from .checkpoint import FORMAT_VERSION, load_checkpoint, load_model_state, save_checkpoint
+from .bench import bench, count_flops, count_params, measure_latency, profile
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    FORMAT_VERSION,
+    LoadedRun,
+    load_checkpoint,
+    load_model_state,
+    load_run,
+    save_checkpoint,
+)
 from .config import (
     Config,
     DataConfig,
@@ -22,10 +30,16 @@ from .config import (
     save_config,
 )
 from .data import build_datasets, build_model
-from .trainer import DistributedError, FitResult, evaluate, fit
+from .distributed import DistributedError
+from .fit import fit
+from .trainer import FitResult, evaluate
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "FORMAT_VERSION",
+    "LoadedRun",
+    "bench",
+    "load_run",
     "Config",
     "DataConfig",
     "DistributedError",

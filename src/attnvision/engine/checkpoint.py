@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._utils import atomic_save, load_versioned
+from .._utils import atomic_save, load_versioned, state_mismatch
+from .config import Config
 
 FORMAT = "attnvision-checkpoint"
 FORMAT_VERSION = 1
+#: the checkpoint file of a run folder (written every epoch, read by ``--resume``)
+CHECKPOINT_NAME = "last.pt"
 
 
 def rng_state() -> dict[str, Any]:
@@ -114,24 +118,53 @@ def _to_device(value: Any, device: Any) -> Any:
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str = "") -> None:
     """Load a state dict strictly; a mismatch raises ``ValueError`` naming the keys."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in own
-        if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[0]})")
-        if shapes:
-            parts.append(f"shape mismatch ({shapes[0]})")
+    problems = state_mismatch(model.state_dict(), state)
+    if problems:
         where = f" {source}" if source else ""
         raise ValueError(
-            f"checkpoint{where} does not fit the model {type(model).__name__}: " + "; ".join(parts)
+            f"checkpoint{where} does not fit the model {type(model).__name__}: "
+            + "; ".join(problems)
         )
     model.load_state_dict(state)
+
+
+@dataclass
+class LoadedRun:
+    """A trained run, ready to use: what :func:`load_run` returns."""
+
+    config: Config
+    model: torch.nn.Module
+    meta: dict[str, Any]
+    path: Path
+
+
+def load_run(path: str | os.PathLike[str], overrides: list[str] | None = None) -> LoadedRun:
+    """The model of a checkpoint written by ``attnvision train`` / ``compare``, rebuilt from
+    the run config stored in it and loaded strictly (eval mode, CPU).
+
+    Args:
+        path: a checkpoint file, or a run folder: its ``best.pt`` (the epoch chosen on
+            validation) when there is one, else its :data:`CHECKPOINT_NAME`.
+        overrides: dotted ``key=value`` changes to the stored config (e.g.
+            ``["data.root=/data"]``); the model's architecture keys should not change.
+
+    Raises:
+        FileNotFoundError: no checkpoint. ValueError: not a checkpoint of a training run
+            (no config / meta), or weights that do not fit the rebuilt model.
+    """
+    from .config import apply_overrides, config_from_dict
+    from .data import build_model
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "best.pt" if (p / "best.pt").is_file() else p / CHECKPOINT_NAME
+    ckpt = load_checkpoint(p)
+    meta = ckpt.get("meta")
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(meta, dict):
+        raise ValueError(f"{p} has no run config; was it written by attnvision train?")
+    if not isinstance(meta.get("num_classes"), int) or not isinstance(meta.get("in_channels"), int):
+        raise ValueError(f"{p} does not record num_classes and in_channels")
+    config = config_from_dict(apply_overrides(ckpt["config"], list(overrides or [])))
+    model = build_model(config.model, meta["num_classes"], meta["in_channels"])
+    load_model_state(model, ckpt["model"], str(p))
+    return LoadedRun(config=config, model=model.eval(), meta=meta, path=p)

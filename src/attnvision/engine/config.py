@@ -32,7 +32,9 @@ class DataConfig:
     ``name``: ``digits`` (built-in), ``mnist``, ``cifar10`` or ``folder``; ``root`` the
     folder for real data; ``distortion`` e.g. ``cluttered``; ``options`` extra keyword
     arguments for the dataset; ``limit_train`` / ``limit_test`` keep only the first items
-    (0 keeps all); ``val_fraction`` is unused unless the dataset has no test split.
+    (0 keeps all); ``val_fraction`` of the training items (drawn with ``seed``) are held
+    out as the validation split that scores every epoch and picks ``best.pt`` (0: no
+    validation; the last epoch is kept). The test split is scored once, at the end.
     """
 
     name: str = "digits"
@@ -44,6 +46,7 @@ class DataConfig:
     num_workers: int = 0
     limit_train: int = 0
     limit_test: int = 0
+    val_fraction: float = 0.1
     copies: int = 1
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -52,13 +55,17 @@ class DataConfig:
 class ModelConfig:
     """Model section: ``name`` from :func:`attnvision.models.list_models`, ``attention``
     from :func:`attnvision.layers.list_attention` (or ``none``), ``options`` for the builder.
-    ``num_classes`` 0 means: take it from the dataset."""
+    ``num_classes`` 0 means: take it from the dataset. ``transformer``: put a spatial
+    transformer in front of the model (:class:`attnvision.models.spatial.TransformerFront`;
+    the mapping holds its options, ``{}`` its defaults, ``identity: true`` the frozen
+    control); ``None`` for none."""
 
     name: str = "cnn"
     attention: str | None = None
     attention_options: dict[str, Any] = field(default_factory=dict)
     num_classes: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    transformer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -91,7 +98,10 @@ class TrainConfig:
     (GPU only, fp16 with a GradScaler); ``device`` ``auto``/``cpu``/``cuda``; ``seed``;
     ``deterministic`` (torch deterministic algorithms); ``checkpoint_every`` steps (0: only
     at the end of each epoch); ``grad_clip`` (0: off); ``progress`` bar on/off;
-    ``dist_timeout`` seconds for collective operations under torchrun."""
+    ``dist_timeout`` seconds for collective operations under torchrun;
+    ``restart_schedule``: when a resumed run is given more epochs than it was planned
+    for, run a fresh schedule (no warm-up) over the added epochs instead of stretching the
+    original one."""
 
     epochs: int = 5
     label_smoothing: float = 0.0
@@ -103,18 +113,24 @@ class TrainConfig:
     grad_clip: float = 0.0
     progress: bool = True
     dist_timeout: float = 60.0
+    restart_schedule: bool = False
 
 
 @dataclass
 class CompareConfig:
-    """``attnvision compare``: one model per name in ``attention`` (``none`` for the plain
-    network; ``stn`` uses ``stn_model``, a spatial transformer in front of the network);
-    ``stn_options`` are extra builder options for that model only (e.g. ``out_size``);
-    ``gallery`` test images in the attention-map pictures; ``latency_repeats`` forward
-    passes (batch 1, CPU) per latency figure."""
+    """``attnvision compare`` (see :mod:`attnvision.engine.compare`): the rows in
+    ``attention`` (``none``, block names, ``stn``, ``stn_identity``), each trained
+    ``seeds`` times with ``train.seed + k``; ``stn_options`` are the
+    :class:`~attnvision.layers.stn.SpatialTransformer` options of the ``stn`` rows;
+    ``workers`` processes train runs at once (0: one per CPU); ``gallery`` test images in
+    the attention-map pictures; ``latency_repeats`` forward passes (batch 1, CPU) per
+    latency figure."""
 
-    attention: list[str] = field(default_factory=lambda: ["none", "se", "eca", "cbam", "stn"])
-    stn_model: str = "st_cnn"
+    attention: list[str] = field(
+        default_factory=lambda: ["none", "se", "eca", "cbam", "coordatt", "stn", "stn_identity"]
+    )
+    seeds: int = 3
+    workers: int = 0
     stn_options: dict[str, Any] = field(default_factory=dict)
     gallery: int = 6
     latency_repeats: int = 30
@@ -122,7 +138,12 @@ class CompareConfig:
 
 @dataclass
 class Config:
-    """A whole run: ``out`` is the run folder (checkpoints, logs, resolved config)."""
+    """A whole run: ``out`` is the run folder (checkpoints, logs, resolved config).
+
+    In a YAML file a relative ``out`` is relative to the current folder, except ``.``,
+    which names the folder of the file itself: a run's saved ``config.yaml`` says
+    ``out: .``, so a run folder can be moved or copied and resumed from where it lies.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -143,6 +164,43 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "train.amp": ("off", "bf16", "fp16"),
     "train.device": ("auto", "cpu", "cuda"),
 }
+
+
+#: allowed ranges (inclusive; ``None``: open) of numeric keys
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "data.batch_size": (1, None),
+    "data.eval_batch_size": (1, None),
+    "data.num_workers": (0, None),
+    "data.limit_train": (0, None),
+    "data.limit_test": (0, None),
+    "data.copies": (1, None),
+    "model.num_classes": (0, None),
+    "optim.lr": (0, None),
+    "optim.weight_decay": (0, None),
+    "schedule.warmup_epochs": (0, None),
+    "schedule.step_epochs": (1, None),
+    "schedule.min_lr": (0, None),
+    "train.epochs": (1, None),
+    "train.label_smoothing": (0, 1),
+    "train.checkpoint_every": (0, None),
+    "train.grad_clip": (0, None),
+    "train.dist_timeout": (1e-3, None),
+    "compare.gallery": (0, None),
+    "compare.seeds": (1, None),
+    "compare.workers": (0, None),
+    "compare.latency_repeats": (1, None),
+}
+
+
+def _check_range(key: str, value: Any) -> None:
+    if key == "data.val_fraction":
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"config key {key!r} expected a fraction in [0, 1), got {value!r}")
+        return
+    low, high = _RANGES.get(key, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"config key {key!r} expected a value {bounds}, got {value!r}")
 
 
 def _type_name(tp: Any) -> str:
@@ -227,6 +285,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
                     f"config key {full!r} expected one of {', '.join(choices)}, got {value!r}"
                     f"{close_matches(str(value), list(choices))}"
                 )
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                _check_range(full, value)
             kwargs[name] = value
     return cls(**kwargs)
 
@@ -297,6 +357,8 @@ def load_config(
             raise ValueError(f"config file {p} is not valid YAML: {exc}".splitlines()[0]) from exc
         if not isinstance(loaded, dict):
             raise TypeError(f"config file {p} expected a mapping, got {type(loaded).__name__}")
+        if loaded.get("out") == ".":  # a run's own config: the run is the file's folder
+            loaded["out"] = str(p.resolve().parent)
         _merge(data, loaded)
     apply_overrides(data, list(overrides or []))
     return config_from_dict(data)
@@ -311,9 +373,13 @@ def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 def save_config(config: Config, path: str | os.PathLike[str]) -> Path:
-    """Write the resolved config as YAML, atomically."""
+    """Write the resolved config as YAML, atomically. Saved into its own run folder
+    (``config.out``), it says ``out: .`` (see :class:`Config`)."""
     import yaml
 
+    data = config.to_dict()
+    if Path(path).resolve().parent == Path(config.out).resolve():
+        data["out"] = "."
     with atomic_write(path, "w") as handle:
-        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+        yaml.safe_dump(data, handle, sort_keys=False)
     return Path(path)

@@ -9,6 +9,10 @@ with ``weights_only=True``.
 Model names: everything :func:`attnvision.models.list_models` knows, or
 ``"package.module:builder"`` for a builder of your own with the same signature
 (``builder(num_classes=..., attention=..., attention_options=..., in_chans=..., **options)``).
+A builder whose signature does not name ``attention`` (``"torchvision.models:mobilenet_v2"``,
+``"timm:create_model"``) is built without it and the attention is put in with
+:func:`attnvision.models.attach` (``attention_options`` are its options, ``where``,
+``replace`` and ``identity_init`` included).
 """
 
 from __future__ import annotations
@@ -139,6 +143,32 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset]:
     return train, test
 
 
+def split_validation(
+    train: Dataset, fraction: float, seed: int = 0
+) -> tuple[Dataset, Dataset | None]:
+    """Hold out ``round(fraction * len(train))`` training items, drawn at random with
+    ``seed``, as a validation split: ``(rest, validation)``; ``fraction`` 0 gives
+    ``(train, None)``. The same seed gives the same split.
+
+    Raises:
+        ValueError: ``fraction`` outside ``[0, 1)``, or a split that leaves either part
+            empty.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"data.val_fraction expected a fraction in [0, 1), got {fraction}")
+    if fraction == 0.0:
+        return train, None
+    n = len(train)
+    k = max(1, int(round(fraction * n)))
+    if k < 1 or k >= n:
+        raise ValueError(
+            f"data.val_fraction={fraction} of {n} training items leaves {k} for validation "
+            f"and {n - k} for training; expected at least 1 in each"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).tolist()
+    return Subset(train, sorted(order[k:])), Subset(train, sorted(order[:k]))
+
+
 def _labels(ds: Dataset) -> torch.Tensor | None:
     base, indices = _unwrap(ds)
     if isinstance(base, ConcatDataset):
@@ -206,19 +236,34 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
     builder = resolve_builder(cfg.name)
     kwargs: dict[str, Any] = dict(cfg.options)
     kwargs["num_classes"] = cfg.num_classes or num_classes
-    if cfg.attention not in (None, "none"):
-        from attnvision.layers import get_attention_class
-
-        get_attention_class(cfg.attention)  # unknown names raise here, with close matches
-        kwargs["attention"] = cfg.attention
-        if cfg.attention_options:
-            kwargs["attention_options"] = dict(cfg.attention_options)
     try:
         params = inspect.signature(builder).parameters
     except (TypeError, ValueError):
         params = {}
+    # an external builder that does not take attention= gets it from attach()
+    attach_after = ":" in cfg.name and "attention" not in params
+    if cfg.attention not in (None, "none"):
+        from attnvision.layers import get_attention_class
+
+        get_attention_class(cfg.attention)  # unknown names raise here, with close matches
+        if not attach_after:
+            kwargs["attention"] = cfg.attention
+            if cfg.attention_options:
+                kwargs["attention_options"] = dict(cfg.attention_options)
     for key in ("in_chans", "in_channels"):
         if key in params:
             kwargs.setdefault(key, in_channels)
             break
-    return builder(**kwargs)
+    model = builder(**kwargs)
+    if attach_after and cfg.attention not in (None, "none"):
+        from attnvision.models import attach
+
+        attach(model, cfg.attention, **dict(cfg.attention_options or {}))
+    if cfg.transformer is not None:
+        from attnvision.models.spatial import TransformerFront
+
+        try:
+            model = TransformerFront(model, in_channels, **cfg.transformer)
+        except TypeError as exc:
+            raise ValueError(f"model.transformer: {exc}") from None
+    return model

@@ -19,6 +19,10 @@ import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler
 
 
+class DistributedError(RuntimeError):
+    """A collective operation failed: another rank died or timed out."""
+
+
 @dataclass
 class DistInfo:
     """Where this process stands: ``rank`` of ``world_size``, ``local_rank`` on its node."""

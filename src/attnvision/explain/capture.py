@@ -51,10 +51,18 @@ STN_PARTS = ("loc", "sampler")
 DCN_FIELDS = ("regions", "boxes", "saliency")
 RAM_FIELDS = ("locations",)
 
+#: captured leaves that are choices, not maps: a transformer's parameters, the DCN's cells
+#: and boxes, the RAM's glimpse locations (the figures draw them apart from the map grid)
+NOT_MAPS = (STN_PARTS[0], DCN_FIELDS[0], DCN_FIELDS[1], *RAM_FIELDS)
+
+
+def leaf(key: str) -> str:
+    """The last part of a captured key (``"layer1.0.attn.gate"`` -> ``"gate"``)."""
+    return key.rsplit(".", 1)[-1]
+
 
 def _is_gate(name: str) -> bool:
-    leaf = name.rsplit(".", 1)[-1]
-    return leaf.startswith("gate")
+    return leaf(name).startswith("gate")
 
 
 def _is_stn(module: nn.Module) -> bool:

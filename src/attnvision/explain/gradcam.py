@@ -8,7 +8,7 @@ gradients ``alpha_k^c = 1/(h w) sum_ij d y^c / d A^k_ij`` (Eq. 1) and the map is
 and scaled to ``[0, 1]`` per image (divided by its maximum; an all-zero map stays 0).
 
 Put it beside the network's own attention (:func:`attnvision.explain.capture`), e.g.
-with :func:`attnvision.explain.plot.save_heat_grid`.
+with :func:`attnvision.explain.figures.save_heat_grid`.
 
 Example:
     >>> import torch

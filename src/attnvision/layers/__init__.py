@@ -3,7 +3,10 @@
 ``create_attention(name, channels, **options)`` builds any of them by name;
 ``list_attention()`` lists the names. Blocks keep timm's constructor arguments and
 compute their maps in a submodule named ``gate`` so :func:`attnvision.explain.capture`
-can record them.
+can record them, and take ``device=`` / ``dtype=`` as ``torch.nn`` layers do. A block that
+computes the identity when freshly built says so with ``starts_as_identity = True`` (GC
+with additive fusion, the spatial transformer); :func:`attnvision.models.attach` wraps
+the others so they start as the identity.
 """
 
 from __future__ import annotations
@@ -12,22 +15,16 @@ import importlib
 from typing import Any
 
 from ._utils import make_divisible
-from .registry import create_attention, get_attention_class, list_attention, register_attention
+from .registry import (
+    builtin_classes,
+    create_attention,
+    get_attention_class,
+    list_attention,
+    register_attention,
+)
 
-# public class name -> family module (imported lazily)
-_CLASSES = {
-    "SqueezeExcite": "se",
-    "EfficientChannelAttn": "eca",
-    "SelectiveKernel": "sk",
-    "CBAM": "cbam",
-    "ChannelGate": "cbam",
-    "SpatialGate": "cbam",
-    "BAM": "bam",
-    "CoordAttention": "coordatt",
-    "GlobalContext": "gc",
-    "ResidualAttentionUnit": "residual_attention",
-    "SpatialTransformer": "stn",
-}
+# public class name -> family module (imported lazily), from the registry's one table
+_CLASSES = builtin_classes()
 
 __all__ = [
     "create_attention",

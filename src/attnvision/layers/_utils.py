@@ -1,9 +1,23 @@
-"""Helpers shared by the attention blocks: reduced widths and input checks."""
+"""Helpers shared by the attention blocks: reduced widths, input checks, activations and
+the ``device`` / ``dtype`` factory arguments."""
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import nn
+
+#: what a ``device=`` argument accepts (as in ``torch.nn`` layers)
+Device = torch.device | str | int | None
+
+
+def factory_kwargs(device: Device = None, dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """The ``device=`` / ``dtype=`` keyword arguments a block passes to every submodule that
+    creates parameters or buffers (``factory_kwargs`` of ``torch.nn``, timm's ``dd``); only
+    the ones given, so user-supplied layer classes without these arguments keep working."""
+    return {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
 
 
 def make_divisible(
@@ -63,6 +77,18 @@ def check_feature_map(x: torch.Tensor, channels: int | None, owner: str) -> None
         raise ValueError(f"{owner} got input with {x.shape[1]} channels, expected {channels}")
 
 
+def check_pooled_batch(x: torch.Tensor, norm: nn.Module, owner: str) -> None:
+    """Raise a clear error when a batch norm over pooled ``(N, C)`` features would see one
+    value per channel: ``N == 1`` while ``norm`` trains (torch's own message names no block).
+    """
+    if x.shape[0] == 1 and norm.training and isinstance(norm, nn.modules.batchnorm._BatchNorm):
+        raise ValueError(
+            f"{owner} in training mode expected a batch of at least 2 (its batch norm over "
+            "globally pooled features has one value per channel and image), got batch 1; "
+            "use model.eval() for single images"
+        )
+
+
 def has_hooks(module: nn.Module) -> bool:
     """Whether a forward (pre-)hook would see ``module``'s call: its own hooks or global
     ones (``attnvision.explain.capture`` hooks gates). Blocks may skip materialising a map
@@ -77,10 +103,16 @@ def has_hooks(module: nn.Module) -> bool:
     )
 
 
-def create_act(layer: type[nn.Module] | nn.Module | None, default: type[nn.Module]) -> nn.Module:
-    """Instantiate an activation given as a class, an instance or ``None`` (default)."""
-    if layer is None:
-        return default()
+def create_act(
+    layer: type[nn.Module] | nn.Module | str | None,
+    default: type[nn.Module],
+    **factory: Any,
+) -> nn.Module:
+    """Instantiate an activation given as a class, an instance, a name or ``None`` (default).
+
+    ``factory`` (``device=`` / ``dtype=``) goes to classes that take it (``nn.PReLU``);
+    an instance is used as it is.
+    """
     if isinstance(layer, nn.Module):
         return layer
     if isinstance(layer, str):
@@ -96,5 +128,12 @@ def create_act(layer: type[nn.Module] | nn.Module | None, default: type[nn.Modul
         }
         if layer.lower() not in table:
             raise ValueError(f"unknown activation {layer!r}; expected one of {sorted(table)}")
-        return table[layer.lower()]()
-    return layer()
+        layer = table[layer.lower()]
+    cls = default if layer is None else layer
+    if factory:
+        try:
+            accepted = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            accepted = {}
+        factory = {k: v for k, v in factory.items() if k in accepted}
+    return cls(**factory)

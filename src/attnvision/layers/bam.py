@@ -25,7 +25,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import check_feature_map, create_act, make_divisible
+from ._utils import (
+    Device,
+    check_feature_map,
+    check_pooled_batch,
+    create_act,
+    factory_kwargs,
+    make_divisible,
+)
 
 __all__ = ["BAM", "BAMChannel", "BAMGate", "BAMSpatial", "bam_channels"]
 
@@ -63,12 +70,15 @@ class BAMChannel(nn.Module):
         channels: int,
         rd_channels: int,
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.fc = nn.Linear(channels, rd_channels)
-        self.bn = nn.BatchNorm1d(rd_channels)
-        self.act = create_act(act_layer, nn.ReLU)
-        self.fc_final = nn.Linear(rd_channels, channels)
+        dd = factory_kwargs(device, dtype)
+        self.fc = nn.Linear(channels, rd_channels, **dd)
+        self.bn = nn.BatchNorm1d(rd_channels, **dd)
+        self.act = create_act(act_layer, nn.ReLU, **dd)
+        self.fc_final = nn.Linear(rd_channels, channels, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` features -> ``(N, C, 1, 1)`` channel logits ``M_c``."""
@@ -93,23 +103,31 @@ class BAMSpatial(nn.Module):
         num_dilated: int = 2,
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        dd = factory_kwargs(device, dtype)
         layers: list[nn.Module] = [
-            nn.Conv2d(channels, rd_channels, kernel_size=1),
-            norm_layer(rd_channels),
-            create_act(act_layer, nn.ReLU),
+            nn.Conv2d(channels, rd_channels, kernel_size=1, **dd),
+            norm_layer(rd_channels, **dd),
+            create_act(act_layer, nn.ReLU, **dd),
         ]
         for _ in range(num_dilated):
             layers += [
                 nn.Conv2d(
-                    rd_channels, rd_channels, kernel_size=3, padding=dilation, dilation=dilation
+                    rd_channels,
+                    rd_channels,
+                    kernel_size=3,
+                    padding=dilation,
+                    dilation=dilation,
+                    **dd,
                 ),
-                norm_layer(rd_channels),
-                create_act(act_layer, nn.ReLU),
+                norm_layer(rd_channels, **dd),
+                create_act(act_layer, nn.ReLU, **dd),
             ]
         self.body = nn.Sequential(*layers)
-        self.conv_final = nn.Conv2d(rd_channels, 1, kernel_size=1)
+        self.conv_final = nn.Conv2d(rd_channels, 1, kernel_size=1, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` features -> ``(N, 1, H, W)`` spatial logits ``M_s``."""
@@ -123,9 +141,14 @@ class BAMGate(nn.Module):
     broadcast sum through the gate activation. This is the ``gate`` of :class:`BAM`.
     """
 
-    def __init__(self, gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid) -> None:
+    def __init__(
+        self,
+        gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
-        self.act = create_act(gate_layer, nn.Sigmoid)
+        self.act = create_act(gate_layer, nn.Sigmoid, **factory_kwargs(device, dtype))
 
     def forward(self, channel_logits: torch.Tensor, spatial_logits: torch.Tensor) -> torch.Tensor:
         """``(N, C, 1, 1)`` + ``(N, 1, H, W)`` logits -> ``(N, C, H, W)`` attention map."""
@@ -155,6 +178,8 @@ class BAM(nn.Module):
         act_layer: activation inside both branches (ReLU).
         norm_layer: normalisation in the spatial branch (BatchNorm2d).
         gate_layer: activation of the combined map (sigmoid).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shape:
         ``(N, C, H, W) -> (N, C, H, W)``.
@@ -176,6 +201,8 @@ class BAM(nn.Module):
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
         gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
@@ -188,15 +215,22 @@ class BAM(nn.Module):
         self.channels = channels
         self.rd_channels = bam_channels(channels, rd_ratio, rd_channels, rd_divisor)
         self._owner = f"BAM(channels={channels})"
-        self.channel = BAMChannel(channels, self.rd_channels, act_layer)
+        dd = factory_kwargs(device, dtype)
+        self.channel = BAMChannel(channels, self.rd_channels, act_layer, **dd)
         self.spatial = BAMSpatial(
-            channels, self.rd_channels, dilation, num_dilated, act_layer, norm_layer
+            channels, self.rd_channels, dilation, num_dilated, act_layer, norm_layer, **dd
         )
-        self.gate = BAMGate(gate_layer)
+        self.gate = BAMGate(gate_layer, **dd)
+
+    @torch.jit.unused
+    def _check_batch(self, x: torch.Tensor) -> None:
+        check_pooled_batch(x, self.channel.bn, self._owner)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply BAM to ``x`` of shape ``(N, C, H, W)``; returns the same shape."""
         check_feature_map(x, self.channels, self._owner)
+        if not torch.jit.is_scripting():
+            self._check_batch(x)
         attn = self.gate(self.channel(x), self.spatial(x))  # (N, C, H, W), Eq. 2
         return torch.addcmul(x, x, attn)  # F + F * M(F), Eq. 1
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ._fast import ChannelSpatialGateScale, pool_gate_scale, use_fast_path
-from ._utils import check_feature_map, create_act, reduced_channels
+from ._utils import Device, check_feature_map, create_act, factory_kwargs, reduced_channels
 
 __all__ = ["CBAM", "ChannelGate", "SpatialGate"]
 
@@ -32,6 +32,8 @@ class ChannelGate(nn.Module):
         act_layer: activation between the two layers.
         gate_layer: gate producing the channel weights.
         mlp_bias: biases in the MLP (the paper's code has them).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shapes:
         input ``(N, C, H, W)`` -> output ``(N, C, H, W)``; ``gate`` outputs ``(N, C, 1, 1)``.
@@ -50,16 +52,19 @@ class ChannelGate(nn.Module):
         act_layer: _Layer = nn.ReLU,
         gate_layer: _Layer = nn.Sigmoid,
         mlp_bias: bool = True,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if channels < 1:
             raise ValueError(f"ChannelGate expected channels >= 1, got {channels}")
         self.channels = int(channels)
         self.rd_channels = reduced_channels(channels, rd_ratio, rd_channels, rd_divisor)
-        self.fc1 = nn.Conv2d(channels, self.rd_channels, 1, bias=mlp_bias)
-        self.act = create_act(act_layer, nn.ReLU)
-        self.fc2 = nn.Conv2d(self.rd_channels, channels, 1, bias=mlp_bias)
-        self.gate = create_act(gate_layer, nn.Sigmoid)
+        dd = factory_kwargs(device, dtype)
+        self.fc1 = nn.Conv2d(channels, self.rd_channels, 1, bias=mlp_bias, **dd)
+        self.act = create_act(act_layer, nn.ReLU, **dd)
+        self.fc2 = nn.Conv2d(self.rd_channels, channels, 1, bias=mlp_bias, **dd)
+        self.gate = create_act(gate_layer, nn.Sigmoid, **dd)
 
     def _attend(self, avg: torch.Tensor, mx: torch.Tensor) -> torch.Tensor:
         # 1x1 convolutions (not matrix products) so results equal timm's to the last bit;
@@ -101,6 +106,8 @@ class SpatialGate(nn.Module):
         gate_layer: gate producing the spatial map.
         rd_ratio, rd_channels, rd_divisor, act_layer: accepted for the shared constructor
             signature; unused.
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shapes:
         input ``(N, C, H, W)`` -> output ``(N, C, H, W)``; ``gate`` outputs ``(N, 1, H, W)``.
@@ -116,6 +123,8 @@ class SpatialGate(nn.Module):
         rd_channels: int | None = None,
         rd_divisor: int | None = None,
         act_layer: _Layer = None,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         del rd_ratio, rd_channels, rd_divisor, act_layer  # no bottleneck here
@@ -125,9 +134,10 @@ class SpatialGate(nn.Module):
             raise ValueError(f"SpatialGate expected an odd kernel_size >= 1, got {kernel_size}")
         self.channels = None if channels is None else int(channels)
         self.kernel_size = int(kernel_size)
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-        self.bn = nn.BatchNorm2d(1)
-        self.gate = create_act(gate_layer, nn.Sigmoid)
+        dd = factory_kwargs(device, dtype)
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False, **dd)
+        self.bn = nn.BatchNorm2d(1, **dd)
+        self.gate = create_act(gate_layer, nn.Sigmoid, **dd)
 
     def _attend(self, avg: torch.Tensor, mx: torch.Tensor) -> torch.Tensor:
         return self.gate(self.bn(self.conv(torch.cat([avg, mx], dim=1))))
@@ -163,6 +173,8 @@ class CBAM(nn.Module):
             :class:`ChannelGate`; defaults are the paper's ``r = 16`` with biases).
         spatial_kernel_size: convolution size of the spatial gate (the paper's 7).
         gate_layer: gate of both sub-gates.
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shapes:
         input ``(N, C, H, W)`` -> output ``(N, C, H, W)``.
@@ -187,6 +199,8 @@ class CBAM(nn.Module):
         gate_layer: _Layer = nn.Sigmoid,
         spatial_kernel_size: int = 7,
         mlp_bias: bool = True,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.channels = int(channels)
@@ -198,9 +212,15 @@ class CBAM(nn.Module):
             act_layer=act_layer,
             gate_layer=gate_layer,
             mlp_bias=mlp_bias,
+            device=device,
+            dtype=dtype,
         )
         self.spatial = SpatialGate(
-            channels, kernel_size=spatial_kernel_size, gate_layer=create_act(gate_layer, nn.Sigmoid)
+            channels,
+            kernel_size=spatial_kernel_size,
+            gate_layer=create_act(gate_layer, nn.Sigmoid, **factory_kwargs(device, dtype)),
+            device=device,
+            dtype=dtype,
         )
 
     @torch.jit.unused

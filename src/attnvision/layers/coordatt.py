@@ -19,7 +19,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import check_feature_map, create_act, has_hooks, make_divisible
+from ._utils import (
+    Device,
+    check_feature_map,
+    create_act,
+    factory_kwargs,
+    has_hooks,
+    make_divisible,
+)
 
 __all__ = ["CoordAttention", "CoordGate", "coordatt_channels"]
 
@@ -63,11 +70,17 @@ class CoordGate(nn.Module):
 
     Args:
         gate_layer: gate activation (sigmoid).
+        device, dtype: passed to a gate class that takes them.
     """
 
-    def __init__(self, gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid) -> None:
+    def __init__(
+        self,
+        gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
-        self.act = create_act(gate_layer, nn.Sigmoid)
+        self.act = create_act(gate_layer, nn.Sigmoid, **factory_kwargs(device, dtype))
 
     def forward(self, logits_h: torch.Tensor, logits_w: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, 1)``, ``(N, C, 1, W)`` logits -> ``(N, C, H, W)`` map."""
@@ -105,6 +118,8 @@ class CoordAttention(nn.Module):
         act_layer: bottleneck activation (h_swish = ``nn.Hardswish``).
         norm_layer: bottleneck normalisation (BatchNorm2d; ``None`` for none).
         gate_layer: gate activation (sigmoid).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shape:
         ``(N, C, H, W) -> (N, C, H, W)``.
@@ -126,6 +141,8 @@ class CoordAttention(nn.Module):
         act_layer: type[nn.Module] | nn.Module | str | None = nn.Hardswish,
         norm_layer: type[nn.Module] | None = nn.BatchNorm2d,
         gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
@@ -136,12 +153,13 @@ class CoordAttention(nn.Module):
         )
         self._owner = f"CoordAttention(channels={channels})"
         mip = self.rd_channels
-        self.conv1 = nn.Conv2d(channels, mip, kernel_size=1, bias=bias)
-        self.bn1 = norm_layer(mip) if norm_layer is not None else nn.Identity()
-        self.act = create_act(act_layer, nn.Hardswish)
-        self.conv_h = nn.Conv2d(mip, channels, kernel_size=1, bias=bias)
-        self.conv_w = nn.Conv2d(mip, channels, kernel_size=1, bias=bias)
-        self.gate = CoordGate(gate_layer)
+        dd = factory_kwargs(device, dtype)
+        self.conv1 = nn.Conv2d(channels, mip, kernel_size=1, bias=bias, **dd)
+        self.bn1 = norm_layer(mip, **dd) if norm_layer is not None else nn.Identity()
+        self.act = create_act(act_layer, nn.Hardswish, **dd)
+        self.conv_h = nn.Conv2d(mip, channels, kernel_size=1, bias=bias, **dd)
+        self.conv_w = nn.Conv2d(mip, channels, kernel_size=1, bias=bias, **dd)
+        self.gate = CoordGate(gate_layer, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply coordinate attention to ``x`` of shape ``(N, C, H, W)``; same shape out."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ._fast import pool_gate_scale, use_fast_path
-from ._utils import check_feature_map, create_act
+from ._utils import Device, check_feature_map, create_act, factory_kwargs
 
 __all__ = ["EfficientChannelAttn", "eca_kernel_size"]
 
@@ -50,6 +50,8 @@ class EfficientChannelAttn(nn.Module):
         gate_layer: gate producing the channel weights (class or instance).
         rd_ratio, rd_channels, rd_divisor, act_layer: accepted so every block shares one
             constructor signature; ECA has no bottleneck, so they are unused.
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shapes:
         input ``(N, C, H, W)`` -> output ``(N, C, H, W)``; the ``gate`` submodule outputs
@@ -76,6 +78,8 @@ class EfficientChannelAttn(nn.Module):
         rd_channels: int | None = None,
         rd_divisor: int | None = None,
         act_layer: type[nn.Module] | nn.Module | str | None = None,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         del rd_ratio, rd_channels, rd_divisor, act_layer  # no bottleneck in ECA
@@ -89,8 +93,9 @@ class EfficientChannelAttn(nn.Module):
             )
         self.channels = int(channels)
         self.kernel_size = int(kernel_size)
-        self.conv = nn.Conv1d(1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
-        self.gate = create_act(gate_layer, nn.Sigmoid)
+        dd = factory_kwargs(device, dtype)
+        self.conv = nn.Conv1d(1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False, **dd)
+        self.gate = create_act(gate_layer, nn.Sigmoid, **dd)
 
     def _attend(self, pooled: torch.Tensor) -> torch.Tensor:
         n = pooled.shape[0]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import check_feature_map, create_act, make_divisible
+from ._utils import Device, check_feature_map, create_act, factory_kwargs, make_divisible
 
 __all__ = ["GlobalContext", "GlobalContextTransform", "SpatialSoftmax"]
 
@@ -51,6 +51,8 @@ class GlobalContextTransform(nn.Module):
         rd_channels: bottleneck width ``rd``.
         act_layer: activation between the two convs.
         norm_eps: LayerNorm epsilon (timm: 1e-6; the official GCNet code uses 1e-5).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
     """
 
     def __init__(
@@ -59,12 +61,15 @@ class GlobalContextTransform(nn.Module):
         rd_channels: int,
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
         norm_eps: float = 1e-6,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=True)
-        self.norm = nn.LayerNorm(rd_channels, eps=norm_eps)
-        self.act = create_act(act_layer, nn.ReLU)
-        self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1, bias=True)
+        dd = factory_kwargs(device, dtype)
+        self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=True, **dd)
+        self.norm = nn.LayerNorm(rd_channels, eps=norm_eps, **dd)
+        self.act = create_act(act_layer, nn.ReLU, **dd)
+        self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1, bias=True, **dd)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         """Map a ``(N, C, 1, 1)`` context to a ``(N, C, 1, 1)`` transform."""
@@ -104,6 +109,8 @@ class GlobalContext(nn.Module):
         act_layer: activation of the transform.
         gate_layer: activation of the scaling fusion.
         norm_eps: LayerNorm epsilon (timm: 1e-6, official code: 1e-5).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shape:
         ``(N, C, H, W) -> (N, C, H, W)``.
@@ -127,6 +134,8 @@ class GlobalContext(nn.Module):
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
         gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid,
         norm_eps: float = 1e-6,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
@@ -142,21 +151,26 @@ class GlobalContext(nn.Module):
         self.channels = channels
         self.rd_channels = int(rd_channels)
         self.init_last_zero = init_last_zero
+        #: additive fusion alone starts as the identity (its last conv is zero)
+        self.starts_as_identity = fuse_add and not fuse_scale
         self._owner = f"GlobalContext(channels={channels})"
 
-        self.conv_attn = nn.Conv2d(channels, 1, kernel_size=1, bias=True) if use_attn else None
+        dd = factory_kwargs(device, dtype)
+        self.conv_attn = (
+            nn.Conv2d(channels, 1, kernel_size=1, bias=True, **dd) if use_attn else None
+        )
         self.gate = SpatialSoftmax() if use_attn else None
         self.mlp_add = (
-            GlobalContextTransform(channels, self.rd_channels, act_layer, norm_eps)
+            GlobalContextTransform(channels, self.rd_channels, act_layer, norm_eps, **dd)
             if fuse_add
             else None
         )
         self.mlp_scale = (
-            GlobalContextTransform(channels, self.rd_channels, act_layer, norm_eps)
+            GlobalContextTransform(channels, self.rd_channels, act_layer, norm_eps, **dd)
             if fuse_scale
             else None
         )
-        self.scale_gate = create_act(gate_layer, nn.Sigmoid) if fuse_scale else None
+        self.scale_gate = create_act(gate_layer, nn.Sigmoid, **dd) if fuse_scale else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

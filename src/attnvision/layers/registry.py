@@ -40,6 +40,12 @@ _BUILTIN: dict[str, str] = {
 _USER: dict[str, Callable[..., nn.Module]] = {}
 
 
+def builtin_classes() -> dict[str, str]:
+    """Public class name -> family module of every built-in block (from the one table above;
+    ``attnvision.layers`` exports these names and imports each module on first use)."""
+    return {attr: module for module, attr in (spec.split(":") for spec in _BUILTIN.values())}
+
+
 def register_attention(name: str, factory: Callable[..., nn.Module]) -> None:
     """Register ``factory(channels, **options) -> nn.Module`` under ``name``.
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import check_feature_map
+from ._utils import Device, check_feature_map, factory_kwargs
 
 __all__ = ["PreActBottleneck", "ResidualAttentionUnit"]
 
@@ -37,23 +37,33 @@ class PreActBottleneck(nn.Module):
         in_channels: input channels.
         out_channels: output channels (hidden width ``max(1, out_channels // 4)``).
         stride: stride of the 3x3 convolution (and of the projection shortcut).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     ``forward``: ``(N, in_channels, H, W) -> (N, out_channels, ceil(H / s), ceil(W / s))``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
+        dd = factory_kwargs(device, dtype)
         mid = max(1, out_channels // 4)
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, mid, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(mid)
-        self.conv2 = nn.Conv2d(mid, mid, 3, stride=stride, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(mid)
-        self.conv3 = nn.Conv2d(mid, out_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_channels, **dd)
+        self.conv1 = nn.Conv2d(in_channels, mid, 1, bias=False, **dd)
+        self.bn2 = nn.BatchNorm2d(mid, **dd)
+        self.conv2 = nn.Conv2d(mid, mid, 3, stride=stride, padding=1, bias=False, **dd)
+        self.bn3 = nn.BatchNorm2d(mid, **dd)
+        self.conv3 = nn.Conv2d(mid, out_channels, 1, bias=False, **dd)
         self.relu = nn.ReLU()
         self.has_proj = stride != 1 or in_channels != out_channels
         self.shortcut: nn.Module = (
-            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, **dd)
             if self.has_proj
             else nn.Identity()
         )
@@ -67,17 +77,17 @@ class PreActBottleneck(nn.Module):
         return out + identity
 
 
-def _units(channels: int, n: int) -> nn.Sequential:
-    return nn.Sequential(*[PreActBottleneck(channels, channels) for _ in range(n)])
+def _units(channels: int, n: int, **dd: object) -> nn.Sequential:
+    return nn.Sequential(*[PreActBottleneck(channels, channels, **dd) for _ in range(n)])
 
 
 class _MaskBottom(nn.Module):
     """Lowest level of the hourglass: pool, ``2r`` units, upsample to the input size."""
 
-    def __init__(self, channels: int, r: int, mode: str) -> None:
+    def __init__(self, channels: int, r: int, mode: str, **dd: object) -> None:
         super().__init__()
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.units = _units(channels, 2 * r)
+        self.units = _units(channels, 2 * r, **dd)
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,13 +98,13 @@ class _MaskBottom(nn.Module):
 class _MaskLevel(nn.Module):
     """One level: pool, ``r`` units, (inner level + skip unit), ``r`` units, upsample."""
 
-    def __init__(self, channels: int, r: int, inner: nn.Module, mode: str) -> None:
+    def __init__(self, channels: int, r: int, inner: nn.Module, mode: str, **dd: object) -> None:
         super().__init__()
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.down = _units(channels, r)
-        self.skip = PreActBottleneck(channels, channels)
+        self.down = _units(channels, r, **dd)
+        self.skip = PreActBottleneck(channels, channels, **dd)
         self.inner = inner
-        self.up = _units(channels, r)
+        self.up = _units(channels, r, **dd)
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,6 +133,8 @@ class ResidualAttentionUnit(nn.Module):
         t: residual units of the trunk branch.
         r: residual units between adjacent poolings of the mask branch.
         upsample: ``"bilinear"`` (the paper) or ``"nearest"``.
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     ``forward``: ``(N, C, H, W) -> (N, C, H, W)`` for any ``H, W >= 1``; the mask
     ``M(x)`` is the output of ``self.gate``. Raises ``ValueError`` / ``TypeError`` for
@@ -144,6 +156,8 @@ class ResidualAttentionUnit(nn.Module):
         t: int = 2,
         r: int = 1,
         upsample: str = "bilinear",
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(channels, int) or channels < 1:
@@ -161,22 +175,23 @@ class ResidualAttentionUnit(nn.Module):
         self.channels = channels
         self.naive = naive
         self.depth = depth
-        self.pre = _units(channels, p)
-        self.trunk = _units(channels, t)
-        mask: nn.Module = _MaskBottom(channels, r, upsample)
+        dd = factory_kwargs(device, dtype)
+        self.pre = _units(channels, p, **dd)
+        self.trunk = _units(channels, t, **dd)
+        mask: nn.Module = _MaskBottom(channels, r, upsample, **dd)
         for _ in range(depth - 1):
-            mask = _MaskLevel(channels, r, mask, upsample)
+            mask = _MaskLevel(channels, r, mask, upsample, **dd)
         self.mask = mask
         self.head = nn.Sequential(
-            nn.BatchNorm2d(channels),
+            nn.BatchNorm2d(channels, **dd),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 1, bias=False),
-            nn.BatchNorm2d(channels),
+            nn.Conv2d(channels, channels, 1, bias=False, **dd),
+            nn.BatchNorm2d(channels, **dd),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 1, bias=False),
+            nn.Conv2d(channels, channels, 1, bias=False, **dd),
         )
         self.gate = nn.Sigmoid()
-        self.post = _units(channels, p)
+        self.post = _units(channels, p, **dd)
         self._owner = f"ResidualAttentionUnit(channels={channels})"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

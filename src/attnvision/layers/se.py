@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._fast import pool_gate_scale, use_fast_path
-from ._utils import check_feature_map, create_act, reduced_channels
+from ._utils import Device, check_feature_map, create_act, factory_kwargs, reduced_channels
 
 __all__ = ["SqueezeExcite"]
 
@@ -34,6 +34,8 @@ class SqueezeExcite(nn.Module):
         act_layer: activation ``delta`` between the two layers (class or instance).
         gate_layer: gate ``sigma`` producing the channel weights (class or instance).
         bias: biases in ``fc1`` and ``fc2``.
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shapes:
         input ``(N, C, H, W)`` -> output ``(N, C, H, W)``; the ``gate`` submodule outputs
@@ -56,16 +58,19 @@ class SqueezeExcite(nn.Module):
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
         gate_layer: type[nn.Module] | nn.Module | str | None = nn.Sigmoid,
         bias: bool = True,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if channels < 1:
             raise ValueError(f"SqueezeExcite expected channels >= 1, got {channels}")
         self.channels = int(channels)
         self.rd_channels = reduced_channels(channels, rd_ratio, rd_channels, rd_divisor)
-        self.fc1 = nn.Conv2d(channels, self.rd_channels, kernel_size=1, bias=bias)
-        self.act = create_act(act_layer, nn.ReLU)
-        self.fc2 = nn.Conv2d(self.rd_channels, channels, kernel_size=1, bias=bias)
-        self.gate = create_act(gate_layer, nn.Sigmoid)
+        dd = factory_kwargs(device, dtype)
+        self.fc1 = nn.Conv2d(channels, self.rd_channels, kernel_size=1, bias=bias, **dd)
+        self.act = create_act(act_layer, nn.ReLU, **dd)
+        self.fc2 = nn.Conv2d(self.rd_channels, channels, kernel_size=1, bias=bias, **dd)
+        self.gate = create_act(gate_layer, nn.Sigmoid, **dd)
 
     def _excite(self, pooled: torch.Tensor) -> torch.Tensor:
         # fc1 / fc2 hold 1x1-conv weights (timm's layout); on a pooled (N, C, 1, 1) input

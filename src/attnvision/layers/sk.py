@@ -18,7 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import check_feature_map, create_act, make_divisible
+from ._utils import (
+    Device,
+    check_feature_map,
+    check_pooled_batch,
+    create_act,
+    factory_kwargs,
+    make_divisible,
+)
 
 __all__ = ["SelectiveKernel", "SelectiveKernelGate", "sk_attn_channels"]
 
@@ -63,6 +70,8 @@ class SelectiveKernelGate(nn.Module):
         attn_channels: ``d``.
         act_layer: activation after the BN (ReLU).
         norm_layer: normalisation on the ``(N, d, 1, 1)`` fuse vector (BatchNorm2d).
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
     """
 
     def __init__(
@@ -72,13 +81,18 @@ class SelectiveKernelGate(nn.Module):
         attn_channels: int = 32,
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        dd = factory_kwargs(device, dtype)
         self.num_paths = num_paths
-        self.fc_reduce = nn.Conv2d(channels, attn_channels, kernel_size=1, bias=False)
-        self.bn = norm_layer(attn_channels)
-        self.act = create_act(act_layer, nn.ReLU)
-        self.fc_select = nn.Conv2d(attn_channels, channels * num_paths, kernel_size=1, bias=False)
+        self.fc_reduce = nn.Conv2d(channels, attn_channels, kernel_size=1, bias=False, **dd)
+        self.bn = norm_layer(attn_channels, **dd)
+        self.act = create_act(act_layer, nn.ReLU, **dd)
+        self.fc_select = nn.Conv2d(
+            attn_channels, channels * num_paths, kernel_size=1, bias=False, **dd
+        )
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         """Map the ``(N, C, 1, 1)`` pooled sum of branches to ``(N, M, C, 1, 1)`` weights."""
@@ -102,6 +116,7 @@ class _ConvNormAct(nn.Sequential):
         groups: int,
         act_layer: type[nn.Module] | nn.Module | str | None,
         norm_layer: type[nn.Module],
+        **dd: object,
     ) -> None:
         # timm's static "same" padding rule: ((stride - 1) + dilation * (k - 1)) // 2
         padding = ((stride - 1) + dilation * (kernel_size - 1)) // 2
@@ -115,9 +130,10 @@ class _ConvNormAct(nn.Sequential):
             dilation=dilation,
             groups=groups,
             bias=False,
+            **dd,
         )
-        self.bn = norm_layer(out_channels)
-        act = create_act(act_layer, nn.ReLU)
+        self.bn = norm_layer(out_channels, **dd)
+        act = create_act(act_layer, nn.ReLU, **dd)
         if isinstance(act, nn.ReLU):
             act = nn.ReLU(inplace=True)  # safe: BN saves its input, not its output
         self.act = act
@@ -155,6 +171,8 @@ class SelectiveKernel(nn.Module):
         split_input: split the input channels evenly across branches (timm default).
         act_layer: activation of branches and fuse layer.
         norm_layer: normalisation of branches and fuse layer.
+        device, dtype: where and in which floating dtype the parameters and buffers are
+            created (``torch.nn``'s factory arguments, as timm's layers take them).
 
     Shape:
         ``(N, C_in, H, W) -> (N, C, H', W')`` with ``H' = ceil(H / stride)``.
@@ -181,6 +199,8 @@ class SelectiveKernel(nn.Module):
         split_input: bool = True,
         act_layer: type[nn.Module] | nn.Module | str | None = nn.ReLU,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(in_channels, int) or in_channels < 1:
@@ -223,19 +243,28 @@ class SelectiveKernel(nn.Module):
             out_channels, rd_ratio, rd_channels, rd_divisor, min_rd_channels
         )
         self._owner = f"SelectiveKernel(in_channels={in_channels})"
+        dd = factory_kwargs(device, dtype)
         self.paths = nn.ModuleList(
             [
-                _ConvNormAct(path_in, out_channels, k, stride, d, groups, act_layer, norm_layer)
+                _ConvNormAct(
+                    path_in, out_channels, k, stride, d, groups, act_layer, norm_layer, **dd
+                )
                 for k, d in zip(kernels, dilations)
             ]
         )
         self.gate = SelectiveKernelGate(
-            out_channels, num_paths, self.attn_channels, act_layer, norm_layer
+            out_channels, num_paths, self.attn_channels, act_layer, norm_layer, **dd
         )
+
+    @torch.jit.unused
+    def _check_batch(self, x: torch.Tensor) -> None:
+        check_pooled_batch(x, self.gate.bn, self._owner)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply SK to ``x`` of shape ``(N, C_in, H, W)``; returns ``(N, C, H', W')``."""
         check_feature_map(x, self.in_channels, self._owner)
+        if not torch.jit.is_scripting():
+            self._check_batch(x)
         if self.split_input:
             inputs = torch.split(x, self.in_channels // self.num_paths, dim=1)
         else:

@@ -15,14 +15,10 @@ Attention sits where the papers put it:
 * SK (Li et al. 2019) replaces the 3x3 convolution instead: see
   :mod:`attnvision.models.sknet`.
 
-Named variants: ``resnet18/34/50/101/152``, ``resnext50_32x4d``, ``resnext101_32x8d``,
-``wide_resnet50_2``, ``wide_resnet101_2``, ``se_resnet50/101/152``,
-``cbam_resnet50/101``, ``eca_resnet50/101``. SE uses reduction ``r = 16`` on
-``C / 16`` hidden units; the SE-ResNet-50 count of the paper (28.088M) is reproduced with
-``rd_divisor=1`` (every ``C / 16`` of ResNet-50 is already a multiple of 8, so the
-block default gives the same count; the variant passes ``rd_divisor=1`` to stay exact
-for any width). ECA-Net uses its adaptive kernel size (``k = 3`` for 256 channels, ...)
-from the block defaults.
+Named variants, one documented function each (as torchvision's ``models/resnet.py``):
+``resnet18/34/50/101/152``, ``resnext50_32x4d``, ``resnext101_32x8d``,
+``wide_resnet50_2``, ``wide_resnet101_2``; the attention variants (``se_resnet50`` ...)
+are in :mod:`attnvision.models.resnet_attention`.
 """
 
 from __future__ import annotations
@@ -43,7 +39,21 @@ from ._common import (
 )
 from .registry import register_model
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "build_resnet"]
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "build_resnet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+]
 
 Attention = str | Callable[..., nn.Module] | None
 
@@ -346,92 +356,74 @@ def build_resnet(
     )
 
 
-def _plain(depth: int, **fixed: Any) -> Callable[..., ResNet]:
-    def builder(
-        num_classes: int = 1000,
-        attention: Attention = None,
-        attention_options: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> ResNet:
-        return build_resnet(
-            depth,
-            num_classes=num_classes,
-            attention=attention,
-            attention_options=attention_options,
-            **{**fixed, **kwargs},
-        )
-
-    return builder
+# Plain ResNets, ResNeXts and Wide ResNets; ``attention=`` adds a block to every residual
+# branch (``"bam"``: between the stages).
 
 
-def _named(depth: int, attention: str, defaults: Mapping[str, Any]) -> Callable[..., ResNet]:
-    def builder(
-        num_classes: int = 1000,
-        attention_options: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> ResNet:
-        if "attention" in kwargs:
-            raise TypeError(
-                f"{attention}_resnet{depth} has attention={attention!r} built in; "
-                f"use create_model('resnet{depth}', attention=...) for another block"
-            )
-        return build_resnet(
-            depth,
-            num_classes=num_classes,
-            attention=attention,
-            attention_options=attention_options,
-            default_options=defaults,
-            **kwargs,
-        )
-
-    return builder
+@register_model()
+def resnet18(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-18 (He et al. 2016, Table 1; 11.69M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(18, num_classes=num_classes, **kwargs)
 
 
-for _depth in _DEPTHS:
-    _fn = _plain(_depth)
-    _fn.__name__ = f"resnet{_depth}"
-    _fn.__doc__ = (
-        f"ResNet-{_depth} (He et al. 2016, Table 1), torchvision's layout; "
-        "``attention=`` adds a block to every residual branch."
-    )
-    register_model(f"resnet{_depth}")(_fn)
+@register_model()
+def resnet34(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-34 (He et al. 2016, Table 1; 21.80M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(34, num_classes=num_classes, **kwargs)
 
-_WIDE = {
-    "resnext50_32x4d": (50, {"groups": 32, "width_per_group": 4}),
-    "resnext101_32x8d": (101, {"groups": 32, "width_per_group": 8}),
-    "wide_resnet50_2": (50, {"width_per_group": 128}),
-    "wide_resnet101_2": (101, {"width_per_group": 128}),
-}
-for _name, (_depth, _fixed) in _WIDE.items():
-    _fn = _plain(_depth, **_fixed)
-    _fn.__name__ = _name
-    _fn.__doc__ = (
-        f"{_name} (ResNeXt: Xie et al. 2017; Wide ResNet: Zagoruyko and Komodakis 2016), "
-        "torchvision's layout; ``attention=`` adds a block to every residual branch."
-    )
-    register_model(_name)(_fn)
 
-# Named attention variants: block options follow each paper.
-_VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[int, ...]]] = {
-    # SE: r = 16 (Hu et al. 2018, Sec. 6.1), hidden width exactly C / 16.
-    "se": ("se", {"rd_ratio": 1.0 / 16, "rd_divisor": 1}, (50, 101, 152)),
-    # CBAM: r = 16, spatial kernel 7 (Woo et al. 2018, Sec. 4).
-    "cbam": ("cbam", {"rd_ratio": 1.0 / 16, "rd_divisor": 1}, (50, 101)),
-    # ECA: adaptive kernel size from C (Wang et al. 2020, Eq. 12), block defaults.
-    "eca": ("eca", {}, (50, 101)),
-}
-for _prefix, (_attn, _defaults, _depths) in _VARIANTS.items():
-    for _depth in _depths:
-        _fn = _named(_depth, _attn, _defaults)
-        _fn.__name__ = f"{_prefix}_resnet{_depth}"
-        _fn.__doc__ = (
-            f"ResNet-{_depth} with {_attn.upper()} on every residual branch "
-            f"(options {_defaults or 'from the block defaults'})."
-        )
-        register_model(f"{_prefix}_resnet{_depth}")(_fn)
+@register_model()
+def resnet50(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-50 (He et al. 2016, Table 1; 25.56M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(50, num_classes=num_classes, **kwargs)
 
-# BAM-ResNet-50: BAM between stages (Park et al. 2018).
-_fn = _named(50, "bam", {})
-_fn.__name__ = "bam_resnet50"
-_fn.__doc__ = "ResNet-50 with BAM at the three stage bottlenecks (Park et al. 2018, Fig. 1)."
-register_model("bam_resnet50")(_fn)
+
+@register_model()
+def resnet101(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-101 (He et al. 2016, Table 1; 44.55M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(101, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def resnet152(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-152 (He et al. 2016, Table 1; 60.19M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_resnet(152, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def resnext50_32x4d(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNeXt-50 32x4d (Xie et al. 2017; 25.03M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    kwargs = {"groups": 32, "width_per_group": 4, **kwargs}
+    return build_resnet(50, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def resnext101_32x8d(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNeXt-101 32x8d (Xie et al. 2017; 88.79M parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    kwargs = {"groups": 32, "width_per_group": 8, **kwargs}
+    return build_resnet(101, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def wide_resnet50_2(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """Wide ResNet-50-2 (Zagoruyko and Komodakis 2016; bottlenecks twice as wide; 68.88M
+    parameters), torchvision's layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    kwargs = {"width_per_group": 128, **kwargs}
+    return build_resnet(50, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def wide_resnet101_2(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """Wide ResNet-101-2 (Zagoruyko and Komodakis 2016; 126.89M parameters), torchvision's
+    layout.
+    ``**kwargs`` go to :class:`ResNet` (``attention=``, ``attention_options=``, ...)."""
+    kwargs = {"width_per_group": 128, **kwargs}
+    return build_resnet(101, num_classes=num_classes, **kwargs)

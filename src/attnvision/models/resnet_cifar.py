@@ -10,10 +10,10 @@ resnet56 0.85M, resnet110 1.7M) are the paper's (Table 6).
 Attention goes on the residual branch after the second batch norm and before the
 addition (``block.attn``; state-dict keys ``layer1.0.attn.*``); ``"bam"`` goes between
 the stages (``bam1``, ``bam2``). Named variants ``se_resnet20`` ... ``eca_resnet110``
-exist for every depth and for SE, CBAM and ECA. They use each block's defaults (SE:
-``rd_divisor=8``, a hidden width of 8 for 16, 32 and 64 channels where ``C / 16`` would
-leave 1 to 4; CBAM: ``C / 16``; ECA: its adaptive kernel size);
-``attention_options=`` overrides them, e.g. ``{"rd_divisor": 1}`` for SE's exact ``C / 16``.
+exist for every depth and for SE, CBAM and ECA, one documented function each. They use
+each block's defaults (SE: ``rd_divisor=8``, a hidden width of 8 for 16, 32 and 64
+channels where ``C / 16`` would leave 1 to 4; CBAM: ``C / 16``; ECA: its adaptive kernel
+size); ``attention_options=`` overrides them, e.g. ``{"rd_divisor": 1}`` for SE's exact ``C / 16``.
 """
 
 from __future__ import annotations
@@ -35,10 +35,34 @@ from ._common import (
 )
 from .registry import register_model
 
-__all__ = ["CifarBasicBlock", "CifarResNet", "PadShortcut", "build_cifar_resnet"]
+__all__ = [
+    "CifarBasicBlock",
+    "CifarResNet",
+    "PadShortcut",
+    "build_cifar_resnet",
+    "cbam_resnet110",
+    "cbam_resnet20",
+    "cbam_resnet32",
+    "cbam_resnet44",
+    "cbam_resnet56",
+    "eca_resnet110",
+    "eca_resnet20",
+    "eca_resnet32",
+    "eca_resnet44",
+    "eca_resnet56",
+    "resnet110",
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "se_resnet110",
+    "se_resnet20",
+    "se_resnet32",
+    "se_resnet44",
+    "se_resnet56",
+]
 
 Attention = str | Callable[..., nn.Module] | None
-DEPTHS = (20, 32, 44, 56, 110)
 
 
 class PadShortcut(nn.Module):
@@ -206,54 +230,205 @@ def build_cifar_resnet(
     )
 
 
-def _plain(depth: int) -> Callable[..., CifarResNet]:
-    def builder(
-        num_classes: int = 10,
-        attention: Attention = None,
-        attention_options: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> CifarResNet:
-        return build_cifar_resnet(
-            depth,
-            num_classes=num_classes,
-            attention=attention,
-            attention_options=attention_options,
-            **kwargs,
+def _with_block(
+    name: str,
+    depth: int,
+    attention: str,
+    num_classes: int,
+    attention_options: Mapping[str, Any] | None,
+    kwargs: dict[str, Any],
+) -> CifarResNet:
+    """Build a named attention variant; another ``attention=`` is refused."""
+    if "attention" in kwargs:
+        raise TypeError(
+            f"{name} has attention={attention!r} built in; "
+            f"use create_model('resnet{depth}', attention=...) for another block"
         )
-
-    builder.__name__ = f"resnet{depth}"
-    builder.__doc__ = f"ResNet-{depth} for 32x32 input (He et al. 2016, Sec. 4.2), option A."
-    return builder
-
-
-def _named(depth: int, attention: str) -> Callable[..., CifarResNet]:
-    def builder(
-        num_classes: int = 10,
-        attention_options: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> CifarResNet:
-        if "attention" in kwargs:
-            raise TypeError(
-                f"{attention}_resnet{depth} has attention={attention!r} built in; "
-                f"use create_model('resnet{depth}', attention=...) for another block"
-            )
-        return build_cifar_resnet(
-            depth,
-            num_classes=num_classes,
-            attention=attention,
-            attention_options=attention_options,
-            **kwargs,
-        )
-
-    builder.__name__ = f"{attention}_resnet{depth}"
-    builder.__doc__ = (
-        f"CIFAR ResNet-{depth} with {attention.upper()} on every residual branch "
-        "(block defaults; ``attention_options=`` overrides them)."
+    return build_cifar_resnet(
+        depth,
+        num_classes=num_classes,
+        attention=attention,
+        attention_options=attention_options,
+        **kwargs,
     )
-    return builder
 
 
-for _depth in DEPTHS:
-    register_model(f"resnet{_depth}")(_plain(_depth))
-    for _attn in ("se", "cbam", "eca"):
-        register_model(f"{_attn}_resnet{_depth}")(_named(_depth, _attn))
+# Plain CIFAR ResNets; ``attention=`` adds a block to every residual branch.
+
+
+@register_model()
+def resnet20(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
+    """ResNet-20 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.27M
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(20, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def resnet32(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
+    """ResNet-32 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.46M
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(32, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def resnet44(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
+    """ResNet-44 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.66M
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(44, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def resnet56(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
+    """ResNet-56 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 0.85M
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(56, num_classes=num_classes, **kwargs)
+
+
+@register_model()
+def resnet110(num_classes: int = 10, **kwargs: Any) -> CifarResNet:
+    """ResNet-110 for 32x32 input (He et al. 2016, Sec. 4.2 and Table 6; 1.73M
+    parameters), option-A shortcuts.
+    ``**kwargs`` go to :class:`CifarResNet` (``attention=``, ``attention_options=``, ...)."""
+    return build_cifar_resnet(110, num_classes=num_classes, **kwargs)
+
+
+# Named attention variants: the block's defaults, ``attention_options=`` overrides them.
+
+
+@register_model()
+def se_resnet20(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-20 with SE (block defaults: a hidden width of 8) on every residual branch
+    (Hu et al. 2018; 0.28M parameters)."""
+    return _with_block("se_resnet20", 20, "se", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def se_resnet32(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-32 with SE (block defaults: a hidden width of 8) on every residual branch
+    (Hu et al. 2018; 0.47M parameters)."""
+    return _with_block("se_resnet32", 32, "se", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def se_resnet44(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-44 with SE (block defaults: a hidden width of 8) on every residual branch
+    (Hu et al. 2018; 0.67M parameters)."""
+    return _with_block("se_resnet44", 44, "se", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def se_resnet56(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-56 with SE (block defaults: a hidden width of 8) on every residual branch
+    (Hu et al. 2018; 0.87M parameters)."""
+    return _with_block("se_resnet56", 56, "se", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def se_resnet110(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-110 with SE (block defaults: a hidden width of 8) on every residual branch
+    (Hu et al. 2018; 1.76M parameters)."""
+    return _with_block("se_resnet110", 110, "se", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def cbam_resnet20(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-20 with CBAM (channel ``r = 16``, 7x7 spatial kernel) on every residual branch
+    (Woo et al. 2018; 0.27M parameters)."""
+    return _with_block("cbam_resnet20", 20, "cbam", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def cbam_resnet32(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-32 with CBAM (channel ``r = 16``, 7x7 spatial kernel) on every residual branch
+    (Woo et al. 2018; 0.47M parameters)."""
+    return _with_block("cbam_resnet32", 32, "cbam", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def cbam_resnet44(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-44 with CBAM (channel ``r = 16``, 7x7 spatial kernel) on every residual branch
+    (Woo et al. 2018; 0.67M parameters)."""
+    return _with_block("cbam_resnet44", 44, "cbam", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def cbam_resnet56(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-56 with CBAM (channel ``r = 16``, 7x7 spatial kernel) on every residual branch
+    (Woo et al. 2018; 0.86M parameters)."""
+    return _with_block("cbam_resnet56", 56, "cbam", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def cbam_resnet110(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-110 with CBAM (channel ``r = 16``, 7x7 spatial kernel) on every residual branch
+    (Woo et al. 2018; 1.75M parameters)."""
+    return _with_block("cbam_resnet110", 110, "cbam", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def eca_resnet20(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-20 with ECA (its adaptive kernel size) on every residual branch
+    (Wang et al. 2020; 0.27M parameters)."""
+    return _with_block("eca_resnet20", 20, "eca", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def eca_resnet32(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-32 with ECA (its adaptive kernel size) on every residual branch
+    (Wang et al. 2020; 0.46M parameters)."""
+    return _with_block("eca_resnet32", 32, "eca", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def eca_resnet44(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-44 with ECA (its adaptive kernel size) on every residual branch
+    (Wang et al. 2020; 0.66M parameters)."""
+    return _with_block("eca_resnet44", 44, "eca", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def eca_resnet56(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-56 with ECA (its adaptive kernel size) on every residual branch
+    (Wang et al. 2020; 0.85M parameters)."""
+    return _with_block("eca_resnet56", 56, "eca", num_classes, attention_options, kwargs)
+
+
+@register_model()
+def eca_resnet110(
+    num_classes: int = 10, attention_options: Mapping[str, Any] | None = None, **kwargs: Any
+) -> CifarResNet:
+    """CIFAR ResNet-110 with ECA (its adaptive kernel size) on every residual branch
+    (Wang et al. 2020; 1.73M parameters)."""
+    return _with_block("eca_resnet110", 110, "eca", num_classes, attention_options, kwargs)

@@ -25,7 +25,7 @@ from ..layers.registry import get_attention_class
 from .registry import register_model
 from .resnet import ResNet, build_resnet
 
-__all__ = ["sk_conv_factory", "sknet50", "sknet101"]
+__all__ = ["sk_conv_factory", "sknet50", "sknet101", "skresnet50", "skresnext50_32x4d"]
 
 #: The paper's SK settings (Li et al. 2019, Sec. 3.3 / Table 1): r = 16, L = 32, whole input.
 SK_DEFAULTS: dict[str, Any] = {"rd_ratio": 1.0 / 16, "min_rd_channels": 32, "split_input": False}
@@ -53,36 +53,73 @@ def sk_conv_factory(options: Mapping[str, Any] | None = None) -> Callable[..., n
     return make
 
 
-def _sknet(depth: int) -> Callable[..., ResNet]:
-    def builder(
-        num_classes: int = 1000,
-        attention: str | Callable[..., nn.Module] | None = None,
-        attention_options: Mapping[str, Any] | None = None,
-        sk_options: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> ResNet:
-        if isinstance(attention, str) and attention.lower() == "sk":
-            attention = None  # SK is already there
-        kwargs.setdefault("groups", 32)
-        kwargs.setdefault("width_per_group", 4)
-        return build_resnet(
-            depth,
-            num_classes=num_classes,
-            attention=attention,
-            attention_options=attention_options,
-            conv2_layer=sk_conv_factory(sk_options),
-            **kwargs,
-        )
-
-    builder.__name__ = f"sknet{depth}"
-    builder.__doc__ = (
-        f"SKNet-{depth}: ResNeXt-{depth} 32x4d with selective-kernel units "
-        "(Li et al. 2019, Table 1)."
+def _build(
+    depth: int,
+    num_classes: int,
+    attention: str | Callable[..., nn.Module] | None,
+    attention_options: Mapping[str, Any] | None,
+    sk_options: Mapping[str, Any] | None,
+    kwargs: dict[str, Any],
+) -> ResNet:
+    if isinstance(attention, str) and attention.lower() == "sk":
+        attention = None  # SK is already there
+    kwargs.setdefault("groups", 32)
+    kwargs.setdefault("width_per_group", 4)
+    return build_resnet(
+        depth,
+        num_classes=num_classes,
+        attention=attention,
+        attention_options=attention_options,
+        conv2_layer=sk_conv_factory(sk_options),
+        **kwargs,
     )
-    return builder
 
 
-sknet50 = register_model("sknet50")(_sknet(50))
-register_model("skresnet50")(_sknet(50))
-register_model("skresnext50_32x4d")(_sknet(50))
-sknet101 = register_model("sknet101")(_sknet(101))
+@register_model()
+def sknet50(
+    num_classes: int = 1000,
+    attention: str | Callable[..., nn.Module] | None = None,
+    attention_options: Mapping[str, Any] | None = None,
+    sk_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> ResNet:
+    """SKNet-50 (Li et al. 2019, Table 1; 27.48M parameters): ResNeXt-50 32x4d with a
+    selective-kernel unit in place of every grouped 3x3 convolution."""
+    return _build(50, num_classes, attention, attention_options, sk_options, kwargs)
+
+
+@register_model()
+def skresnet50(
+    num_classes: int = 1000,
+    attention: str | Callable[..., nn.Module] | None = None,
+    attention_options: Mapping[str, Any] | None = None,
+    sk_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> ResNet:
+    """Another name of :func:`sknet50` (the same network)."""
+    return _build(50, num_classes, attention, attention_options, sk_options, kwargs)
+
+
+@register_model()
+def skresnext50_32x4d(
+    num_classes: int = 1000,
+    attention: str | Callable[..., nn.Module] | None = None,
+    attention_options: Mapping[str, Any] | None = None,
+    sk_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> ResNet:
+    """Another name of :func:`sknet50` (timm's name of the same network)."""
+    return _build(50, num_classes, attention, attention_options, sk_options, kwargs)
+
+
+@register_model()
+def sknet101(
+    num_classes: int = 1000,
+    attention: str | Callable[..., nn.Module] | None = None,
+    attention_options: Mapping[str, Any] | None = None,
+    sk_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> ResNet:
+    """SKNet-101 (Li et al. 2019; 48.74M parameters): ResNeXt-101 32x4d with
+    selective-kernel units."""
+    return _build(101, num_classes, attention, attention_options, sk_options, kwargs)

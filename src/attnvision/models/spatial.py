@@ -10,6 +10,9 @@
   the FCN's size.
 - ``conv_fc``: the convolutional baseline of the RAM paper (Mnih et al. 2014, sec. 4.1), one
   strided conv layer and one fully connected hidden layer, for a fixed input size.
+- :class:`TransformerFront`: a spatial transformer in front of any classifier (how
+  ``model.transformer`` and the ``stn`` rows of ``attnvision compare`` build an ST-network
+  from the plain one), optionally frozen at the identity as a control.
 """
 
 from __future__ import annotations
@@ -186,6 +189,52 @@ class STCNN(nn.Module):
         """``(N, C, H, W) -> (N, num_classes)`` logits."""
         _check_input(x, self.cnn.in_channels, 1, type(self).__name__)
         return self.cnn(self.stn(x))
+
+
+class TransformerFront(nn.Module):
+    """A spatial transformer in front of a classifier: ``net(stn(x))`` (Jaderberg et al.
+    2015, sec. 4.1, with any network in place of their CNN).
+
+    ``(N, in_channels, H, W) -> net's output``. The submodules are ``stn``
+    (:class:`~attnvision.layers.stn.SpatialTransformer`) and ``net`` (the classifier, as
+    built), so the ST-network has exactly the classifier's parameters plus the
+    transformer's.
+
+    Args:
+        net: the classifier.
+        in_channels: channels of the input (and of the transformer's output).
+        identity: a control: the transformer is frozen at the identity (its last layer at
+            zero so that it outputs the identity parameters, every parameter with
+            ``requires_grad=False``): it runs the same localisation network as the trained
+            one but reads the whole input at its own size (``init_scale`` and ``out_size``
+            are ignored), so it returns its input unchanged up to float rounding.
+        **stn_options: :class:`SpatialTransformer` options (``transform``, ``out_size``,
+            ``init_scale``, ``loc``, ``loc_norm``, ...).
+
+    Example:
+        >>> front = TransformerFront(SmallCNN(1, 10), 1, transform="translation", init_scale=0.5)
+        >>> front(torch.rand(2, 1, 60, 60)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self, net: nn.Module, in_channels: int, *, identity: bool = False, **stn_options: Any
+    ) -> None:
+        super().__init__()
+        if identity:
+            stn_options = {**stn_options, "init_scale": 1.0, "out_size": None}
+        self.stn = SpatialTransformer(in_channels, **stn_options)
+        self.net = net
+        self.identity = bool(identity)
+        if identity:
+            self.stn.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` -> the classifier's output on the warped input."""
+        return self.net(self.stn(x))
+
+    def extra_repr(self) -> str:
+        return "identity (frozen control)" if self.identity else ""
 
 
 class FCN(nn.Module):

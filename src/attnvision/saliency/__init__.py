@@ -7,9 +7,11 @@
   SIM, information gain, EMD as defined by the MIT/Tuebingen saliency benchmark, and
   :class:`SaliencyEvaluator`;
 - :mod:`attnvision.saliency.datasets`: readers (CSV/JSON fixations, OSIE ``.mat``,
-  MIT1003 maps);
+  MIT1003 maps, SOD folders);
 - loaded on first use: :mod:`~attnvision.saliency.sod` (salient-object metrics),
-  :mod:`~attnvision.saliency.baselines` and :func:`predict` (from ``saliency/model.py``).
+  :mod:`~attnvision.saliency.baselines`, :mod:`~attnvision.saliency.interop` (pysaliency
+  models and datasets, benchmark submissions) and :func:`predict` (from
+  ``saliency/model.py``).
 
 Importing this package does not import torch.
 
@@ -30,9 +32,9 @@ from .density import density_map, fixation_map, pixels_per_degree, to_unit_range
 from .metrics import SaliencyEvaluator
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import baselines, datasets, sod
+    from . import baselines, datasets, interop, sod
 
-_LAZY_MODULES = ("sod", "baselines", "datasets", "density")
+_LAZY_MODULES = ("sod", "baselines", "datasets", "density", "interop")
 _LAZY_ATTRS = {"predict": ("model", "predict")}
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "datasets",
     "density_map",
     "fixation_map",
+    "interop",
     "metrics",
     "pixels_per_degree",
     "predict",

@@ -1,9 +1,11 @@
-"""Readers for eye-tracking data: per-image CSV/JSON files, OSIE's ``.mat``, MIT1003 maps.
+"""File readers: eye-tracking data (per-image CSV/JSON, OSIE's ``.mat``), maps, SOD folders.
 
-Every reader returns fixations as a float64 array of rows
+Fixations and maps: every reader returns fixations as a float64 array of rows
 ``(x, y, observer, duration)`` in 0-based pixel coordinates (see
 :mod:`attnvision.saliency.density`); unknown observer / duration are ``-1`` / ``nan``.
-Maps are read as float64 ``(H, W)`` arrays.
+Maps are read as float64 ``(H, W)`` arrays. Salient-object folders: predictions and masks
+paired by file stem (:func:`match_by_stem`), predictions read as PySODMetrics reads them
+(:func:`read_prediction`, uint8 for 8-bit images) and masks as bool (:func:`read_mask`).
 """
 
 from __future__ import annotations
@@ -17,34 +19,54 @@ from typing import Any
 import numpy as np
 
 from .._utils import open_image
+from .sod.inputs import MASK_THRESHOLD, _binary_mask
 
 __all__ = [
     "FIXATION_SUFFIXES",
+    "IMAGE_SUFFIXES",
     "MAP_SUFFIXES",
     "list_maps",
+    "map_shape",
+    "match_by_stem",
     "mit1003_pairs",
     "read_fixation_file",
     "read_fixation_source",
     "read_fixations_csv",
     "read_fixations_json",
     "read_map",
+    "read_mask",
     "read_osie_fixations",
+    "read_prediction",
     "resize_map",
 ]
 
 #: file suffixes read as per-image fixation lists
 FIXATION_SUFFIXES = (".csv", ".json")
+#: file name endings read as images (case-insensitive)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: file suffixes read as maps
-MAP_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
+MAP_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
 
 _COLUMNS = ("x", "y", "observer", "duration")
 
 
-def _rows(x: Any, y: Any, observer: Any = None, duration: Any = None) -> np.ndarray:
+def _rows(
+    x: Any, y: Any, observer: Any = None, duration: Any = None, *, source: Any = "fixations"
+) -> np.ndarray:
+    """``(N, 4)`` rows ``(x, y, observer, duration)``; non-finite coordinates are an error
+    naming ``source`` and the fixation (a NaN would otherwise be dropped as "outside")."""
     x = np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel()
     y = np.atleast_1d(np.asarray(y, dtype=np.float64)).ravel()
     if x.shape != y.shape:
-        raise ValueError(f"expected as many y as x coordinates, got {x.size} x and {y.size} y")
+        raise ValueError(
+            f"{source}: expected as many y as x coordinates, got {x.size} x and {y.size} y"
+        )
+    bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))
+    if bad.size:
+        raise ValueError(
+            f"{source}: expected finite x, y coordinates, got {x[bad[0]]}, {y[bad[0]]} at "
+            f"fixation {bad[0] + 1} ({bad.size} such)"
+        )
     n = x.size
     obs = np.full(n, -1.0) if observer is None else np.asarray(observer, dtype=np.float64)
     dur = np.full(n, np.nan) if duration is None else np.asarray(duration, dtype=np.float64)
@@ -89,7 +111,7 @@ def read_fixations_csv(path: str | os.PathLike[str], *, origin: int = 0) -> np.n
         raise ValueError(
             f"{path}: expected numeric columns x, y[, observer, duration] ({exc})"
         ) from None
-    out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"))
+    out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"), source=path)
     out[:, :2] -= origin
     return out
 
@@ -118,7 +140,7 @@ def read_fixations_json(path: str | os.PathLike[str], *, origin: int = 0) -> np.
     if isinstance(data, dict):
         if "x" not in data or "y" not in data:
             raise ValueError(f"{path}: expected keys 'x' and 'y', got {sorted(data)}")
-        out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"))
+        out = _rows(data["x"], data["y"], data.get("observer"), data.get("duration"), source=path)
     elif isinstance(data, list):
         if not data:
             return np.zeros((0, 4))
@@ -129,6 +151,7 @@ def read_fixations_json(path: str | os.PathLike[str], *, origin: int = 0) -> np.
                     [d["y"] for d in data],
                     [d.get("observer", -1) for d in data],
                     [d.get("duration", np.nan) for d in data],
+                    source=path,
                 )
             except KeyError as exc:
                 raise ValueError(
@@ -139,7 +162,7 @@ def read_fixations_json(path: str | os.PathLike[str], *, origin: int = 0) -> np.
             if arr.ndim != 2 or arr.shape[1] < 2:
                 raise ValueError(f"{path}: expected rows [x, y, ...], got shape {arr.shape}")
             cols = [arr[:, i] if i < arr.shape[1] else None for i in range(4)]
-            out = _rows(*cols)
+            out = _rows(*cols, source=path)
     else:
         raise ValueError(f"{path}: expected a list or an object, got {type(data).__name__}")
     out[:, :2] -= origin
@@ -195,6 +218,7 @@ def read_osie_fixations(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                     np.asarray(subject.fix_y, dtype=np.float64) - 1.0,
                     j,
                     subject.fix_duration,
+                    source=f"{path} ({entry.img})",
                 )
             )
         out[str(entry.img)] = np.concatenate(parts) if parts else np.zeros((0, 4))
@@ -219,6 +243,8 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
             raise ValueError(f"{path}: cannot read as .npy ({exc})") from None
         if arr.ndim != 2:
             raise ValueError(f"{path}: expected a 2-D (H, W) map, got shape {arr.shape}")
+        if arr.dtype != bool and (not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr)):
+            raise ValueError(f"{path}: expected a real-valued map, got dtype {arr.dtype}")
         return np.asarray(arr, dtype=np.float64)
     with open_image(path) as img:
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -228,6 +254,35 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
         if img.mode == "F":
             return np.asarray(img, dtype=np.float64)
         return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+
+
+def map_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The ``(H, W)`` of the map :func:`read_map` would read, from the file's header only.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a map (as :func:`read_map`).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        if not path.is_file():
+            raise FileNotFoundError(f"map not found: {path}")
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: cannot read as .npy ({exc})") from None
+        if len(shape) != 2:
+            raise ValueError(f"{path}: expected a 2-D (H, W) map, got shape {shape}")
+        return int(shape[0]), int(shape[1])
+    from PIL import Image
+
+    if not path.is_file():
+        raise FileNotFoundError(f"map not found: {path}")
+    try:
+        with Image.open(path) as img:
+            return img.height, img.width
+    except (OSError, SyntaxError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path}: cannot read as an image ({first})") from None
 
 
 def list_maps(folder: str | os.PathLike[str]) -> dict[str, Path]:
@@ -318,3 +373,98 @@ def resize_map(saliency: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return arr.astype(np.float64)
     img = Image.fromarray(arr, mode="F").resize((w, h), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- SOD folders
+
+
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise NotADirectoryError(f"expected a folder of images, got {str(folder)!r}")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            if path.stem in found:
+                raise ValueError(
+                    f"two images share the name {path.stem!r} in {folder}: "
+                    f"{found[path.stem].name} and {path.name}"
+                )
+            found[path.stem] = path
+    return found
+
+
+def match_by_stem(
+    pred_dir: str | os.PathLike[str], mask_dir: str | os.PathLike[str]
+) -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
+    """Pair predictions with masks by file stem (``a.png`` with ``a.jpg``).
+
+    Returns:
+        ``(pairs, masks_without_prediction, predictions_without_mask)``: ``pairs`` is a
+        list of ``(stem, prediction_path, mask_path)`` sorted by stem; the other two list the
+        stems that have no partner (sorted). Nothing is skipped silently: the caller decides.
+
+    Raises:
+        NotADirectoryError: a folder is missing. ValueError: two files share a stem, or a
+        folder holds no image.
+    """
+    preds = _images_by_stem(Path(pred_dir))
+    masks = _images_by_stem(Path(mask_dir))
+    for folder, found in ((pred_dir, preds), (mask_dir, masks)):
+        if not found:
+            raise ValueError(
+                f"expected images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}, found none"
+            )
+    stems = sorted(preds.keys() & masks.keys())
+    pairs = [(stem, preds[stem], masks[stem]) for stem in stems]
+    return pairs, sorted(masks.keys() - preds.keys()), sorted(preds.keys() - masks.keys())
+
+
+def read_prediction(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a predicted map as ``(H, W)``: uint8 for 8-bit images (colour images converted
+    to grey with PIL's ITU-R 601 luma), float64 in [0, 1] for 16-bit (divided by 65535) and
+    for 32-bit float TIFFs (taken as they are).
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not an image, or 32-bit integers.
+    """
+    with open_image(path) as image:
+        if image.mode == "F":
+            return np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16"):
+            return np.asarray(image, dtype=np.float64) / 65535.0
+        if image.mode == "I":
+            raise ValueError(f"expected an 8- or 16-bit prediction, got 32-bit integers: {path}")
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def read_mask(
+    path: str | os.PathLike[str],
+    *,
+    mask_threshold: float = MASK_THRESHOLD,
+    strict_masks: bool = False,
+) -> np.ndarray:
+    """Read a ground-truth mask as a ``(H, W)`` bool array.
+
+    8-bit images (colour ones converted to grey with PIL's luma) are grey levels 0..255,
+    16-bit ones are divided by 65535 and 32-bit float TIFFs are taken as they are; the
+    mask is then binarised as every SOD metric binarises masks
+    (:mod:`attnvision.saliency.sod`): foreground where the level is ``> mask_threshold`` of
+    255 (PySODMetrics' ``gt > 128``), 0/1 and 0/255 masks as they are.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not an image, or (``strict_masks``)
+            not a binary mask, naming the file.
+    """
+    with open_image(path) as image:
+        if image.mode.startswith("I;16"):
+            grey = np.asarray(image, dtype=np.float64) / 65535.0
+        elif image.mode in ("F", "1"):
+            grey = np.asarray(image)
+        elif image.mode == "I":
+            raise ValueError(f"expected an 8- or 16-bit mask, got 32-bit integers: {path}")
+        else:
+            grey = np.asarray(image.convert("L"))
+    try:
+        return _binary_mask(grey, threshold=mask_threshold, strict=strict_masks)
+    except ValueError as exc:
+        raise ValueError(f"{exc}: {path}") from None

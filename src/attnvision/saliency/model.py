@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._utils import atomic_save, load_versioned, open_image
+from .._utils import atomic_save, grey_to_rgb, load_versioned, over_white
+from .._utils import read_image as read_image  # re-exported (saliency.model.read_image)
 from .encoders import normalize
 from .fixation import FixationDensityNet, upsample_log_density
 from .objects import SalientObjectNet
@@ -217,56 +218,6 @@ def _cached_model(path: Path, kind: str) -> nn.Module:
 # --------------------------------------------------------------------------- images
 
 
-def _to_rgb(img: Any) -> np.ndarray:
-    """A PIL image as ``(H, W, 3)`` uint8 RGB: 16-bit grey scaled by its bit depth
-    (``v * 255 / 65535``), transparency composited over white, the rest by PIL."""
-    mode = img.mode
-    if mode.startswith("I;16") or mode == "I":
-        a = np.asarray(img, dtype=np.float64)
-        if a.size and (a.min() < 0 or a.max() > 65535):
-            raise ValueError(
-                f"expected a grey image of at most 16 bits, got mode {mode} with values in "
-                f"[{a.min():g}, {a.max():g}]"
-            )
-        return _grey_to_rgb(np.round(a * (255.0 / 65535.0)).astype(np.uint8))
-    if mode == "F":
-        raise ValueError("expected an 8- or 16-bit image, got a 32-bit float image (mode F)")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
-        return _over_white(np.asarray(img.convert("RGBA")))
-    return np.array(img.convert("RGB"))
-
-
-def _grey_to_rgb(a: np.ndarray) -> np.ndarray:
-    return np.repeat(a[:, :, None], 3, axis=2)
-
-
-def _over_white(rgba: np.ndarray) -> np.ndarray:
-    """``(H, W, 4)`` uint8 -> ``(H, W, 3)``: ``rgb * alpha + 255 * (1 - alpha)``."""
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    rgb = rgba[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-    return np.round(rgb).astype(np.uint8)
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """An image file as an ``(H, W, 3)`` uint8 RGB array.
-
-    Grey and palette images become RGB; 16-bit grey is scaled by its bit depth (65535 ->
-    255, not clipped); transparent images (RGBA, LA, palette with transparency) are
-    composited over white, as a viewer shows them; 16-bit colour PNGs are reduced by PIL
-    to their high bytes.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file cannot be decoded as an image (corrupt, truncated, not an
-            image), or holds 32-bit values.
-    """
-    with open_image(path) as img:
-        try:
-            return _to_rgb(img)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
-
-
 def as_rgb(image: Any) -> np.ndarray:
     """An image array as ``(H, W, 3)`` uint8 RGB.
 
@@ -300,9 +251,9 @@ def as_rgb(image: Any) -> np.ndarray:
     if image.dtype == np.uint16:
         image = np.round(image.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
     if image.ndim == 2:
-        return _grey_to_rgb(image)
+        return grey_to_rgb(image)
     if image.shape[2] == 4:
-        return _over_white(image)
+        return over_white(image)
     return np.ascontiguousarray(image)
 
 

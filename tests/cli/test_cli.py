@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE / "engine"))
+sys.path.insert(0, str(HERE.parent / "engine"))
 
 import _tiny  # noqa: E402
 
 from attnvision.cli import main  # noqa: E402
+from attnvision.engine import load_checkpoint  # noqa: E402
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -148,11 +149,16 @@ def test_compare_bad_input_leaves_report(tmp_path, capsys):
     out = tmp_path / "report"
     out.mkdir()
     (out / "report.md").write_text("earlier report")
-    line = _one_line_error(capsys, "compare", "--out", str(out), "--attention", "none,cbma")
+    line = _one_line_error(capsys, "compare", "--out", str(out))
+    assert "already holds files; pass --force to replace that report" in line
+    line = _one_line_error(
+        capsys, "compare", "--out", str(out), "--attention", "none,cbma", "--force"
+    )
     assert "unknown attention 'cbma' (did you mean cbam" in line
     line = _one_line_error(
         capsys,
         "compare",
+        "--force",
         "--out",
         str(out),
         "--data",
@@ -209,3 +215,46 @@ def test_bench_models_flops_match_the_counter(capsys):
     assert float(rows["cnn+none"][2]) == pytest.approx(expected / 1e6, abs=0.006)
     assert int(rows["cnn+se"][1].replace(",", "")) > int(rows["cnn+none"][1].replace(",", ""))
     assert "unknown attention 'sse'" in _one_line_error(capsys, "bench", "--attention", "sse")
+
+
+def test_train_never_overwrites_a_run_and_resumes_a_run_folder(tmp_path, capsys):
+    assert main(_train_args(tmp_path)) == 0
+    run = tmp_path / "run"
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    line = _one_line_error(capsys, *_train_args(tmp_path))
+    assert f"run folder {run} already holds a run" in line and "--force" in line
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # --resume RUN_DIR reads the run's own config.yaml (no CONFIG, no data overrides)
+    code, out, err = _run(capsys, "train", "--resume", str(run), "train.epochs=2")
+    assert code == 0, err
+    assert "planned for 1 epochs and now trains 2" in err and "test accuracy" in out
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2
+    code, _, err = _run(capsys, *_train_args(tmp_path), "train.seed=5", "--force")
+    assert code == 0, err
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train.epochs=0"], "'train.epochs' expected a value >= 1, got 0"),
+        (["train.epochs=-1"], "'train.epochs' expected a value >= 1, got -1"),
+        (["data.batch_size=0"], "'data.batch_size' expected a value >= 1, got 0"),
+    ],
+)
+def test_train_budget_of_zero_or_less(tmp_path, capsys, argv, message):
+    assert message in _one_line_error(capsys, *_train_args(tmp_path), *argv)
+    assert not (tmp_path / "run").exists()
+
+
+def test_compare_zero_epochs_and_bench_bad_threads(tmp_path, capsys):
+    line = _one_line_error(capsys, "compare", "--epochs", "0", "--out", str(tmp_path / "c"))
+    assert "'train.epochs' expected a value >= 1, got 0" in line
+    assert not (tmp_path / "c").exists()
+    assert "threads expected >= 1, got -1" in _one_line_error(capsys, "bench", "--threads", "-1")
+    assert "repeats expected >= 1, got 0" in _one_line_error(capsys, "bench", "--repeats", "0")
+
+
+def test_bare_command_prints_the_help(capsys):
+    code, out, err = _run(capsys)
+    assert code == 2 and "usage: attnvision" in err and "compare" in err and out == ""

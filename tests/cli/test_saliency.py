@@ -131,7 +131,7 @@ def test_evaluate_without_fixations_uses_distribution_metrics(dataset, capsys):
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith("attnvision saliency: error:")
+    assert err[0].startswith("attnvision saliency evaluate: error:")  # names the subcommand
     return err[0]
 
 
@@ -188,3 +188,33 @@ def test_osie_mat_as_fixation_source(tmp_path, capsys):
     npy = np.load(tmp_path / "out" / "a.npy")
     d = density_map([[4, 3], [11, 8], [29, 1]], (20, 30), 1.5)  # 1-based -> 0-based
     assert np.allclose(npy, (d - d.min()) / (d.max() - d.min()))
+
+
+def test_json_is_one_document_on_stdout(dataset, capsys):
+    tmp_path, _ = dataset
+    args = ["saliency", "evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]
+    assert main([*args, "--fixations", str(tmp_path / "fix"), "--json", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out)  # the whole of stdout is one JSON document
+    assert doc["metrics"] == list(M.DEFAULT_METRICS) and doc["counts"]["nss"] == 4
+    with_out = tmp_path / "r.json"
+    assert main([*args, "--json", "--quiet", "--out", str(with_out)]) == 0
+    assert (
+        json.loads(capsys.readouterr().out)["results"]
+        == json.loads(with_out.read_text())["results"]
+    )  # no "wrote ..." line on stdout
+    for argv in (["list", "--json"], ["bench", "--block", "se", "--input", "1,8,4,4",
+                                        "--repeats", "1", "--json"]):  # fmt: skip
+        assert main(argv) == 0
+        json.loads(capsys.readouterr().out)
+
+
+def test_maps_that_write_nothing_are_an_error(tmp_path, capsys):
+    folder = tmp_path / "fix"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x,y\n100,100\n")  # outside a 10x10 image
+    code = main(["saliency", "maps", str(folder), str(tmp_path / "out"), "--sigma-px", "1",
+                 "--shape", "10", "10", "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "no map written: none of the 1 images has a fixation inside it (a)" in err[0]
