@@ -353,7 +353,7 @@ class SpatialTransformer(nn.Module):
             identity-initialised head carries an input-dependent transform, and the layer
             stays at the identity; ``"tanh"`` units cannot die and leave the identity more
             often (3 runs in 4 against 1 in 4 on cluttered MNIST; BENCHMARKS.md, "Spatial
-            attention reproductions", session 3).
+            attention reproductions").
         loc_norm: batch norm in the localisation network (see :class:`Localisation`).
         loc: the localisation network: ``"regression"`` (:class:`Localisation`, conv layers
             and a fully connected regression of the parameters, the paper's) or
@@ -362,11 +362,11 @@ class SpatialTransformer(nn.Module):
         init_scale: the transform starts as a centred zoom reading this fraction of each
             side (``1``: the identity, the paper's start). On cluttered MNIST an identity
             start never zoomed in; started at 0.6 with ``loc_norm=True`` the layer kept a
-            zoom (scale 0.77-0.86) and followed the digit (correlation 0.8; see
-            BENCHMARKS.md). With ``init_scale != 1`` the layer is not the identity at
+            zoom (scale 0.77-0.86) and followed the digit (correlation 0.8; BENCHMARKS.md,
+            "Spatial attention reproductions"). With ``init_scale != 1`` the layer is not the identity at
             initialisation. ``"translation"`` has no scale parameter, so there the window
             keeps this size for good: a fixed zoom that only moves (the form that
-            localised the digit best on cluttered MNIST, BENCHMARKS.md, session 4).
+            localised the digit best on cluttered MNIST; BENCHMARKS.md, same section).
         device, dtype: where and in which floating dtype the parameters and buffers are
             created (``torch.nn``'s factory arguments, as timm's layers take them).
 
