@@ -363,10 +363,11 @@ class SpatialTransformer(nn.Module):
             side (``1``: the identity, the paper's start). On cluttered MNIST an identity
             start never zoomed in; started at 0.6 with ``loc_norm=True`` the layer kept a
             zoom (scale 0.77-0.86) and followed the digit (correlation 0.8; BENCHMARKS.md,
-            "Spatial attention reproductions"). With ``init_scale != 1`` the layer is not the identity at
-            initialisation. ``"translation"`` has no scale parameter, so there the window
-            keeps this size for good: a fixed zoom that only moves (the form that
-            localised the digit best on cluttered MNIST; BENCHMARKS.md, same section).
+            "Spatial attention reproductions"). With ``init_scale != 1`` the layer is not
+            the identity at initialisation. ``"translation"`` has no scale parameter, so
+            there the window keeps this size for good: a fixed zoom that only moves (the
+            form that localised the digit best on cluttered MNIST; BENCHMARKS.md, same
+            section).
         device, dtype: where and in which floating dtype the parameters and buffers are
             created (``torch.nn``'s factory arguments, as timm's layers take them).
 
