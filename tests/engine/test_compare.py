@@ -20,11 +20,13 @@ from attnvision.engine import load_run  # noqa: E402
 from attnvision.engine.bench import count_flops, count_params  # noqa: E402
 from attnvision.engine.compare import (  # noqa: E402
     DEMO_DEFAULTS,
+    ModelResult,
     compare,
     materialise,
     paired_difference,
 )
 from attnvision.engine.config import load_config  # noqa: E402
+from attnvision.engine.report import _verdicts  # noqa: E402
 from attnvision.models.spatial import TransformerFront  # noqa: E402
 
 STN = "{loc_channels: [2, 2], loc_hidden: 4, transform: translation, init_scale: 0.5}"
@@ -135,6 +137,38 @@ def test_paired_difference_known_values():
     assert paired_difference([0.5], [0.6])["verdict"] == "one seed"
     with pytest.raises(ValueError, match="expected paired figures of one length"):
         paired_difference([0.5, 0.6], [0.5])
+
+
+def _row(name: str, accuracies: list[float], reference: list[float] | None) -> ModelResult:
+    mean = sum(accuracies) / len(accuracies)
+    return ModelResult(
+        attention=name,
+        model="cnn",
+        accuracy=mean,
+        accuracy_sd=0.05,
+        params=1,
+        flops=1,
+        latency_ms=1.0,
+        train_seconds=1.0,
+        seeds=[{"accuracy": a} for a in accuracies],
+        vs_none=None if reference is None else paired_difference(accuracies, reference),
+    )
+
+
+def test_verdicts_say_when_every_seed_agrees_but_the_interval_is_wide():
+    none = [0.80, 0.88, 0.84]
+    lines = _verdicts(
+        [
+            _row("none", none, None),
+            _row("stn", [0.97, 0.94, 0.96], none),  # +17, +6, +12: all above, t-interval wide
+            _row("se", [0.84, 0.75, 0.83], none),  # mixed signs
+            _row("eca", [0.90, 0.98, 0.94], none),  # +10 each: interval excludes 0
+        ]
+    )
+    assert lines[0].startswith("the spatial transformer: +11.67 points (95 % interval [")
+    assert "within noise of none. Each of the 3 seeds is above its paired none run" in lines[0]
+    assert lines[1].endswith("within noise of none.")
+    assert "better than none" in lines[2] and "Each of" not in lines[2]
 
 
 def test_rows_that_cannot_be_built_fail_before_training(tmp_path):

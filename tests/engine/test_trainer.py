@@ -86,6 +86,21 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
+def test_channels_last_changes_the_layout_not_the_function(tmp_path):
+    nhwc = fit(load_config(None, _overrides(tmp_path, "nhwc", train__epochs=1)))
+    nchw = fit(
+        load_config(None, _overrides(tmp_path, "nchw", train__epochs=1, train__channels_last=False))
+    )
+    weight = nhwc.model.features[0].weight  # (4, 1, 3, 3): the strides tell the layouts apart
+    nhwc_strides = torch.empty(weight.shape).to(memory_format=torch.channels_last).stride()
+    assert weight.stride() == nhwc_strides != torch.empty(weight.shape).stride()
+    assert nchw.model.features[0].weight.stride() == torch.empty(weight.shape).stride()
+    a, b = nhwc.model.state_dict(), nchw.model.state_dict()
+    # one epoch of SGD from the same start: only the order of float sums differs
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    assert nhwc.loss == pytest.approx(nchw.loss, abs=1e-5)
+
+
 def test_resume_after_sigkill_is_bit_for_bit(tmp_path):
     env = _env()
     ref = _cli(_overrides(tmp_path, "ref", train__checkpoint_every=3), env)

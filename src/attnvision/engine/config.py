@@ -101,7 +101,10 @@ class TrainConfig:
     ``dist_timeout`` seconds for collective operations under torchrun;
     ``restart_schedule``: when a resumed run is given more epochs than it was planned
     for, run a fresh schedule (no warm-up) over the added epochs instead of stretching the
-    original one."""
+    original one; ``channels_last``: keep 4-D weights and image batches in the NHWC memory
+    layout, which oneDNN's CPU convolutions, pooling and batch norm run faster than NCHW
+    (1.4x per training step of the demo network; BENCHMARKS.md, "The main job"). The
+    layout changes the order of floating-point sums, not the function computed."""
 
     epochs: int = 5
     label_smoothing: float = 0.0
@@ -114,6 +117,7 @@ class TrainConfig:
     progress: bool = True
     dist_timeout: float = 60.0
     restart_schedule: bool = False
+    channels_last: bool = True
 
 
 @dataclass

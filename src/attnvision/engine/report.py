@@ -54,7 +54,8 @@ def _workers_text(config: Config) -> str:
 
 def _verdicts(results: list[ModelResult]) -> list[str]:
     """One sentence per row on its difference to ``none``."""
-    reference_sd = next(r for r in results if r.attention == PLAIN).accuracy_sd
+    reference = next(r for r in results if r.attention == PLAIN)
+    reference_sd = reference.accuracy_sd
     lines = []
     for r in results:
         diff = r.vs_none
@@ -69,6 +70,16 @@ def _verdicts(results: list[ModelResult]) -> list[str]:
         interval = f"95 % interval [{100 * diff['low']:+.1f}, {100 * diff['high']:+.1f}]"
         if diff["verdict"] == "within noise":
             lines.append(f"{name}: {points} ({interval}), within noise of none.")
+            signs = {
+                (a["accuracy"] > b["accuracy"]) - (a["accuracy"] < b["accuracy"])
+                for a, b in zip(r.seeds, reference.seeds)
+            }
+            if len(signs) == 1 and 0 not in signs:
+                lines[-1] += (
+                    f" Each of the {diff['n']} seeds is {'above' if 1 in signs else 'below'} "
+                    f"its paired none run, but {diff['n']} pairs are too few to exclude noise "
+                    "at 95 %; more --seeds narrow the interval."
+                )
         else:
             sds = ""
             if reference_sd > 0 and not math.isnan(reference_sd):

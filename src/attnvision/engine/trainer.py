@@ -81,11 +81,13 @@ def evaluate(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     info: DistInfo | None = None,
+    channels_last: bool = False,
 ) -> dict[str, float]:
     """Mean cross-entropy ``loss`` and top-1 ``accuracy`` (0..1) of ``model`` on ``dataset``.
 
     Under ``torchrun`` each rank takes every ``world``-th item and the sums are reduced,
-    so every rank returns the figures for the whole dataset.
+    so every rank returns the figures for the whole dataset. ``channels_last`` passes image
+    batches in the NHWC layout (for a model trained with ``train.channels_last``).
     """
     info = info or DistInfo()
     device = torch.device(device)
@@ -95,7 +97,7 @@ def evaluate(
     model.eval()
     loss_sum, correct, count = 0.0, 0.0, 0.0
     for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
+        images, labels = to_device(images, device, channels_last), labels.to(device)
         logits = model(images).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()
@@ -103,6 +105,15 @@ def evaluate(
     model.train(was_training)
     loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], info, device)
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
+
+
+def to_device(
+    images: torch.Tensor, device: torch.device, channels_last: bool = False
+) -> torch.Tensor:
+    """``images`` on ``device``; a 4-D batch in the NHWC layout when ``channels_last``."""
+    if channels_last and images.dim() == 4:
+        return images.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return images.to(device, non_blocking=True)
 
 
 class Trainer:
@@ -123,6 +134,8 @@ class Trainer:
         self.train_set, self.val_set = train_set, val_set
         num_classes, in_channels = dataset_info(train_set)
         self.model = build_model(cfg.model, num_classes, in_channels).to(device)
+        if cfg.train.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.meta = {
             "model": cfg.model.name,
             "attention": cfg.model.attention,
@@ -331,7 +344,7 @@ class Trainer:
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
         cfg, s = self.cfg, self.state
-        images = images.to(self.device, non_blocking=True)
+        images = to_device(images, self.device, cfg.train.channels_last)
         labels = labels.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             logits = self.net(images)
@@ -367,6 +380,7 @@ class Trainer:
                 batch_size=cfg.data.eval_batch_size,
                 device=self.device,
                 info=self.info,
+                channels_last=cfg.train.channels_last,
             )
         row = {
             "epoch": s.epoch + 1,
@@ -406,6 +420,7 @@ class Trainer:
             batch_size=cfg.data.eval_batch_size,
             device=self.device,
             info=self.info,
+            channels_last=cfg.train.channels_last,
         )
         params = count_params(self.model)
         if self.info.is_main:
