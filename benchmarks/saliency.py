@@ -49,6 +49,7 @@ import numpy as np
 
 warnings.filterwarnings("ignore")
 
+from _timing import summary_line  # noqa: E402
 from attnvision.saliency import metrics as M  # noqa: E402
 from attnvision.saliency.datasets import read_osie_fixations  # noqa: E402
 from attnvision.saliency.density import OSIE_PPD, density_map, fixation_map  # noqa: E402
@@ -232,9 +233,18 @@ def run_fixation(args: argparse.Namespace) -> int:
     o, p = statistics.median(ours_t), statistics.median(peer_t)
     print(f"{'suite (7)':<13}{o:>10.2f}{p:>12.2f}{p / o:>9.1f}x{o / floor:>9.1f}"
           "  (SaliencyEvaluator.update, wall)")  # fmt: skip
+    suite_wall = statistics.median(peer_t) / statistics.median(ours_t)
     o, p = statistics.median(ours_c), statistics.median(peer_c)
     print(f"{'suite CPU':<13}{o:>10.2f}{p:>12.2f}{p / o:>9.1f}x{o / floor:>9.1f}"
           "  (process CPU time, same runs)")  # fmt: skip
+    print(
+        summary_line(
+            "fixation suite (7 metrics) speed-up over pysaliency 0.2.22 (target >= 20x)",
+            f"{suite_wall:.1f}x wall, {p / o:.1f}x CPU",
+            f"{len(items)} OSIE images 800x600",
+            f"benchmarks/saliency.py --limit {args.limit} --repeat {args.repeat}",
+        )
+    )
     print("no pysaliency counterpart (ours alone, ms per image):")
     alone = {"info_gain": lambda it: M.info_gain(it["pred"], (it["ys"], it["xs"]), it["centre"])}
     for name, fn in alone.items():

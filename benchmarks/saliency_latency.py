@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _timing import summary_line
 from attnvision.saliency import model as sm
 
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"image {source} {image.shape[1]}x{image.shape[0]}; median of {args.repeats} calls")
     print("| kind | threads | network input | predict ms | timm encoder ms | ratio |")
     print("| --- | --- | --- | --- | --- | --- |")
+    summaries = []
     for kind in args.kinds:
         model = sm.load_model(sm.default_weights(kind), kind)
         size = sm.input_size(image.shape[:2], model.input_spec)
@@ -78,6 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 line += " (timm not installed) | |"
             print(line, flush=True)
+            if threads != max(args.threads):
+                continue
+            summaries.append(
+                summary_line(
+                    f"saliency.predict latency, kind {kind} (target <= 150 ms on 2 cores)",
+                    f"{ours:.0f} ms"
+                    + (f" ({ours / theirs:.2f}x timm's bare encoder)" if peer is not None else ""),
+                    f"{source}, {image.shape[1]}x{image.shape[0]}",
+                    f"benchmarks/saliency_latency.py --repeats {args.repeats}",
+                )
+            )
+    print("\n".join(summaries))
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return 0
 

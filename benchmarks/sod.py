@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _timing import summary_line
 from attnvision.saliency import sod
 from attnvision.saliency.datasets import read_mask, read_prediction
 
@@ -202,6 +203,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {'all: evaluator, wall':<24}{o:11.2f}{p:13.2f}{p / o:9.2f}x{o / floor:9.0f}")
         o, p = med(ours_cpu), med(peer_cpu)
         print(f"  {'all: evaluator, CPU':<24}{o:11.2f}{p:13.2f}{p / o:9.2f}x{o / floor:9.0f}")
+        print(
+            summary_line(
+                f"SOD evaluator speed-up over PySODMetrics 1.6.2, {model} maps (target >= 4x)",
+                f"{peer_ms / ours_ms:.2f}x wall, {p / o:.2f}x CPU",
+                f"{len(pairs)} SOD images 321x481",
+                "benchmarks/sod.py" + (f" --limit {limit}" if limit else ""),
+            )
+        )
 
         ours_results, peer_results = evaluator.results(), _peer_results(peer)
         worst = 0.0

@@ -39,9 +39,9 @@ QUICK: dict[str, tuple[list[str], bool]] = {
         False,
     ),  # fmt: skip
     "ram_sensor": (["--reps", "100"], False),
-    "saliency": (["--quick"], True),
-    "sod": (["--quick"], True),
-    "saliency_models": (["--latency-only"], False),
+    "saliency": (["--limit", "10", "--repeat", "3"], True),
+    "sod": (["--models", "DSS", "--limit", "100", "--repeat", "3"], True),
+    "saliency_latency": (["--repeats", "10", "--threads", "2"], False),
 }
 
 
