@@ -242,7 +242,7 @@ def run_fixation(args: argparse.Namespace) -> int:
             "fixation suite (7 metrics) speed-up over pysaliency 0.2.22 (target >= 20x)",
             f"{suite_wall:.1f}x wall, {p / o:.1f}x CPU",
             f"{len(items)} OSIE images 800x600",
-            f"benchmarks/saliency.py --limit {args.limit} --repeat {args.repeat}",
+            f"python benchmarks/saliency.py --limit {args.limit} --repeat {args.repeat}",
         )
     )
     print("no pysaliency counterpart (ours alone, ms per image):")

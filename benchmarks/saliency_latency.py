@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{ours:.0f} ms"
                     + (f" ({ours / theirs:.2f}x timm's bare encoder)" if peer is not None else ""),
                     f"{source}, {image.shape[1]}x{image.shape[0]}",
-                    f"benchmarks/saliency_latency.py --repeats {args.repeats}",
+                    f"python benchmarks/saliency_latency.py --repeats {args.repeats}",
                 )
             )
     print("\n".join(summaries))

@@ -208,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
                 f"SOD evaluator speed-up over PySODMetrics 1.6.2, {model} maps (target >= 4x)",
                 f"{peer_ms / ours_ms:.2f}x wall, {p / o:.2f}x CPU",
                 f"{len(pairs)} SOD images 321x481",
-                "benchmarks/sod.py" + (f" --limit {limit}" if limit else ""),
+                f"python benchmarks/sod.py --models {model}"
+                + (f" --limit {limit}" if limit else ""),
             )
         )
 

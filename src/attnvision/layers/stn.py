@@ -183,8 +183,8 @@ class SoftArgmaxLocalisation(nn.Module):
     DSNT, Nibali et al. 2018). The STN paper lets ``f_loc`` take any form that ends in a
     regression of the parameters (sec. 3.1); this one is translation-equivariant, so it
     learns "where is the object" from far fewer examples than a fully connected
-    regression (on the cluttered built-in digits of ``attnvision compare``: 1-3 px mean
-    error after 5 epochs, against 12 px; BENCHMARKS.md, "The main job"). The last
+    regression (on the cluttered built-in digits of ``attnvision compare``: 2-3 px mean
+    error after 5 epochs, against 10-17 px; BENCHMARKS.md, "The main job"). The last
     convolution starts at zero: a uniform score map, the window at the centre.
     """
 

@@ -87,8 +87,8 @@ class SmallCNN(nn.Module):
     translation invariant. ``head_pool > 1`` keeps the layout of the features, as the fully
     connected classifiers of the STN paper do; an ST-CNN then gains from centring the
     object, one more signal for its localisation network (with global pooling only the
-    zoom and the cropping of clutter help; BENCHMARKS.md, "Spatial attention
-    reproductions", compares both on cluttered MNIST).
+    zoom and the cropping of clutter help; docs/benchmark-log.md, "STN on cluttered
+    60x60", compares both on cluttered MNIST).
 
     Args:
         in_channels: input channels (1 for digit canvases).
