@@ -42,6 +42,7 @@ QUICK: dict[str, tuple[list[str], bool]] = {
     "saliency": (["--limit", "10", "--repeat", "3"], True),
     "sod": (["--models", "DSS", "--limit", "100", "--repeat", "3"], True),
     "saliency_latency": (["--repeats", "10", "--threads", "2"], False),
+    "train_step": (["--repeats", "5", "--attention", "none"], False),
 }
 
 

@@ -103,7 +103,7 @@ class TrainConfig:
     for, run a fresh schedule (no warm-up) over the added epochs instead of stretching the
     original one; ``channels_last``: keep 4-D weights and image batches in the NHWC memory
     layout, which oneDNN's CPU convolutions, pooling and batch norm run faster than NCHW
-    (1.4x per training step of the demo network; BENCHMARKS.md, "The main job"). The
+    (1.5x per training step of the demo network; BENCHMARKS.md, "The main job"). The
     layout changes the order of floating-point sums, not the function computed."""
 
     epochs: int = 5

@@ -70,13 +70,10 @@ def _verdicts(results: list[ModelResult]) -> list[str]:
         interval = f"95 % interval [{100 * diff['low']:+.1f}, {100 * diff['high']:+.1f}]"
         if diff["verdict"] == "within noise":
             lines.append(f"{name}: {points} ({interval}), within noise of none.")
-            signs = {
-                (a["accuracy"] > b["accuracy"]) - (a["accuracy"] < b["accuracy"])
-                for a, b in zip(r.seeds, reference.seeds)
-            }
-            if len(signs) == 1 and 0 not in signs:
+            gaps = [a["accuracy"] - b["accuracy"] for a, b in zip(r.seeds, reference.seeds)]
+            if all(g > 0 for g in gaps) or all(g < 0 for g in gaps):
                 lines[-1] += (
-                    f" Each of the {diff['n']} seeds is {'above' if 1 in signs else 'below'} "
+                    f" Each of the {diff['n']} seeds is {'above' if gaps[0] > 0 else 'below'} "
                     f"its paired none run, but {diff['n']} pairs are too few to exclude noise "
                     "at 95 %; more --seeds narrow the interval."
                 )
